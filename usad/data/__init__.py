@@ -1,0 +1,1 @@
+"""Audio corpora for distillation and the labelled task suite."""

@@ -1,0 +1,189 @@
+"""Corpus shards: WebDataset-layout tar files of 16 kHz Ogg Opus clips with JSON metadata.
+
+A shard holds samples ``{key}.opus`` (Ogg Opus bytes) + ``{key}.json`` ({"domain", "source",
+"seconds", ...}). Plain tar keeps shards readable by webdataset, lhotse or ``tar`` alike, and a
+shard is read whole into memory (at most ~50 MB), which gives the trainer random access.
+``manifest.json`` beside the shards lists each shard's sha256, clip count and seconds per domain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from usad.audio import SAMPLE_RATE, AudioError, check_waveform
+
+MANIFEST = "manifest.json"
+DOMAINS = ("speech", "sound", "music")
+
+
+@dataclass
+class Clip:
+    key: str
+    audio: np.ndarray  # (S,) float32, 16 kHz mono
+    domain: str
+    source: str
+    meta: dict = field(default_factory=dict)
+
+
+def _ogg_crc_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+        table.append(crc & 0xFFFFFFFF)
+    return table
+
+
+_OGG_CRC = _ogg_crc_table()
+
+
+def _with_fixed_serial(ogg: bytes, serial: int = 1) -> bytes:
+    """libsndfile picks a random Ogg stream serial per file; pin it (and redo each page's CRC)
+    so the same audio always encodes to the same bytes and shard hashes are reproducible."""
+    out = bytearray(ogg)
+    pos = 0
+    while pos < len(out):
+        if out[pos:pos + 4] != b"OggS":
+            raise ValueError("not an Ogg stream")
+        n_segments = out[pos + 26]
+        page_len = 27 + n_segments + sum(out[pos + 27:pos + 27 + n_segments])
+        out[pos + 14:pos + 18] = serial.to_bytes(4, "little")
+        out[pos + 22:pos + 26] = b"\0\0\0\0"
+        crc = 0
+        for byte in out[pos:pos + page_len]:
+            crc = ((crc << 8) & 0xFFFFFFFF) ^ _OGG_CRC[(crc >> 24) ^ byte]
+        out[pos + 22:pos + 26] = crc.to_bytes(4, "little")
+        pos += page_len
+    return bytes(out)
+
+
+def encode_opus(audio: np.ndarray) -> bytes:
+    """(S,) float32 at 16 kHz -> Ogg Opus bytes, identical for identical input."""
+    buf = io.BytesIO()
+    sf.write(buf, audio, SAMPLE_RATE, format="OGG", subtype="OPUS")
+    return _with_fixed_serial(buf.getvalue())
+
+
+def decode_opus(data: bytes, name: str) -> np.ndarray:
+    try:
+        audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(f"{name}: undecodable Ogg Opus ({err})") from err
+    if rate != SAMPLE_RATE:
+        raise AudioError(f"{name}: shard audio at {rate} Hz, expected {SAMPLE_RATE}")
+    return check_waveform(audio if audio.ndim == 1 else audio.mean(axis=1), name)
+
+
+def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(payload)
+    info.mtime = 0  # a rebuild gives byte-identical shards, hence the same sha256
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(payload))
+
+
+class ShardWriter:
+    """Writes clips into ``{prefix}-{n:05d}.tar`` shards of at most ``max_bytes``."""
+
+    def __init__(self, directory: str | Path, prefix: str = "shard", max_bytes: int = 48 * 1024 * 1024):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.prefix, self.max_bytes = prefix, max_bytes
+        self.shards: list[dict] = []
+        self._tar: tarfile.TarFile | None = None
+        self._bytes = 0
+
+    def _open_next(self) -> None:
+        self.close_shard()
+        name = f"{self.prefix}-{len(self.shards):05d}.tar"
+        self._tar = tarfile.open(self.directory / (name + ".tmp"), "w", format=tarfile.USTAR_FORMAT)
+        self._bytes = 0
+        self.shards.append({"path": name, "clips": 0, "seconds": {}})
+
+    def write(self, key: str, opus: bytes, meta: dict) -> None:
+        payload = json.dumps(meta, sort_keys=True).encode()
+        size = len(opus) + len(payload) + 2048
+        if self._tar is None or (self._bytes and self._bytes + size > self.max_bytes):
+            self._open_next()
+        _add(self._tar, f"{key}.opus", opus)
+        _add(self._tar, f"{key}.json", payload)
+        self._bytes += size
+        entry = self.shards[-1]
+        entry["clips"] += 1
+        seconds = entry["seconds"]
+        seconds[meta["domain"]] = round(seconds.get(meta["domain"], 0.0) + float(meta["seconds"]), 3)
+
+    def close_shard(self) -> None:
+        if self._tar is None:
+            return
+        self._tar.close()
+        entry = self.shards[-1]
+        final = self.directory / entry["path"]
+        os.replace(self.directory / (entry["path"] + ".tmp"), final)
+        entry["sha256"] = sha256_file(final)
+        entry["bytes"] = final.stat().st_size
+        self._tar = None
+
+    def close(self, extra: dict | None = None) -> dict:
+        """Finish the last shard and write ``manifest.json``; returns the manifest."""
+        self.close_shard()
+        manifest = {"format": "usad-shards/1", "sample_rate": SAMPLE_RATE, "shards": self.shards, **(extra or {})}
+        tmp = self.directory / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        os.replace(tmp, self.directory / MANIFEST)
+        return manifest
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: str | Path) -> dict:
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no corpus manifest (build one with `usad data corpus`)")
+    return json.loads(path.read_text())
+
+
+def verify_shards(directory: str | Path) -> list[str]:
+    """Shard paths whose sha256 differs from the manifest (empty when all match)."""
+    directory = Path(directory)
+    return [s["path"] for s in read_manifest(directory)["shards"]
+            if not (directory / s["path"]).is_file() or sha256_file(directory / s["path"]) != s["sha256"]]
+
+
+def iter_shard(path: str | Path, errors: list[str] | None = None) -> Iterator[Clip]:
+    """Decoded clips of one shard in stored order. Undecodable clips are skipped and, when
+    ``errors`` is given, named there; without it they raise."""
+    with tarfile.open(path) as tar:
+        members = {m.name: m for m in tar.getmembers() if m.isfile()}
+        for name in sorted(n for n in members if n.endswith(".json")):
+            key = name[: -len(".json")]
+            meta = json.loads(tar.extractfile(members[name]).read())
+            opus = members.get(key + ".opus")
+            try:
+                if opus is None:
+                    raise AudioError(f"{path}:{key}: audio member missing")
+                audio = decode_opus(tar.extractfile(opus).read(), f"{path}:{key}")
+            except AudioError as err:
+                if errors is None:
+                    raise
+                errors.append(str(err))
+                continue
+            yield Clip(key, audio, meta["domain"], meta.get("source", ""), meta)
