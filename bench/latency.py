@@ -1,0 +1,287 @@
+"""``usad bench latency``: every model x format x input length x batch x threads, timed side by side.
+
+Per cell (length, batch, threads) all formats run interleaved: after warm-up, each round calls
+every format once, the order rotating from round to round (A B C, B C A, ...), so drifting load
+hits all formats alike. Reported per format: median and p95 latency, real-time factor (latency /
+audio seconds in the batch), throughput (audio seconds per second), the FLOP floor (the model's
+FLOPs for the call / the GEMM rate measured in this run at the same thread count) and latency over
+floor. Peak RSS per format comes from a fresh process (``usad.bench.memory``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from usad.bench.floor import count_flops, encoder_gemm_shapes, gemm_rate, ort_int8_gemm_rate
+from usad.bench.runners import CPU_FORMATS, CUDA_FORMATS, PRECISION, BenchModel, FormatUnavailable, make_runner
+
+SAMPLE_RATE = 16_000
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What to time. ``threads`` None means one thread per core; ``formats`` None: all of the device's."""
+
+    seconds: tuple[float, ...] = (1.0, 5.0, 10.0, 30.0)
+    batches: tuple[int, ...] = (1,)
+    threads: tuple[int | None, ...] = (None,)
+    formats: tuple[str, ...] | None = None
+    warmup: int = 2
+    min_rounds: int = 5
+    max_rounds: int = 30
+    cell_budget_s: float = 4.0  # timed seconds per cell, all formats together, within the round limits
+    memory: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+QUICK = Grid(seconds=(1.0, 10.0), formats=("torch-fp32", "onnx-fp32", "onnx-int8"), warmup=1, min_rounds=3,
+             max_rounds=8, cell_budget_s=1.0, memory=False)
+FULL = Grid(batches=(1, 8), threads=(1, None))
+
+
+def machine_info(device: str) -> dict:
+    """What ran the bench; ``slug`` names result files (e.g. ``amd-epyc-2c``, ``nvidia-h100-80gb-hbm3``)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info = {"cpu": cpu, "cores": cores, "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform()}
+    try:
+        import onnxruntime
+
+        info["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+        name = info["gpu"]
+    else:
+        name = f"{cpu} {cores}c"
+    info["slug"] = re.sub(r"[^a-z0-9]+", "-", re.sub(r"\(r\)|\(tm\)|processor|\d+-core", "", name.lower())).strip("-")
+    return info
+
+
+def load_average() -> list[float] | None:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def _inputs(seconds: float, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded noise at speech level: latency does not depend on content, only on shape."""
+    samples = int(round(seconds * SAMPLE_RATE))
+    waves = (np.random.default_rng(0).standard_normal((batch, samples)) * 0.1).astype(np.float32)
+    return waves, np.full(batch, samples, dtype=np.int64)
+
+
+def time_cell(runners: dict[str, Callable], prepared: dict, grid: Grid) -> tuple[dict[str, list[float]], dict]:
+    """Interleaved rounds over ``runners``; returns per-format call times (s) and per-format errors."""
+    errors, first_call = {}, {}
+    for name, runner in list(runners.items()):
+        try:
+            start = time.perf_counter()
+            runner(prepared[name])
+            first_call[name] = time.perf_counter() - start
+            for _ in range(grid.warmup - 1):
+                runner(prepared[name])
+        except Exception as err:  # a format failing at one shape must not end the bench
+            errors[name] = f"{type(err).__name__}: {str(err)[:300]}"
+    live = [name for name in runners if name not in errors]
+    if not live:
+        return {}, errors
+    probe = {}
+    for name in live:
+        start = time.perf_counter()
+        runners[name](prepared[name])
+        probe[name] = time.perf_counter() - start
+    rounds = int(np.clip(math.ceil(grid.cell_budget_s / max(sum(probe.values()), 1e-6)), grid.min_rounds,
+                         grid.max_rounds))
+    times: dict[str, list[float]] = {name: [] for name in live}
+    for r in range(rounds):
+        for name in live[r % len(live):] + live[:r % len(live)]:
+            start = time.perf_counter()
+            runners[name](prepared[name])
+            times[name].append(time.perf_counter() - start)
+    return times, errors
+
+
+def summarize(times: Sequence[float], audio_seconds: float) -> dict:
+    """Median/p95 (ms), real-time factor (median / audio seconds), throughput (audio s per s)."""
+    arr = np.asarray(times, dtype=np.float64)
+    median = float(np.median(arr))
+    return {"median_ms": median * 1e3, "p95_ms": float(np.percentile(arr, 95)) * 1e3, "min_ms": float(arr.min()) * 1e3,
+            "rounds": int(arr.size), "rtf": median / audio_seconds, "throughput": audio_seconds / median}
+
+
+def measure_floors(models: Sequence[BenchModel], threads: Sequence[int | None], device: str) -> dict:
+    """GEMM rates per thread count: fp32 (and bf16 on CUDA) torch, int8 ONNX Runtime on CPU."""
+    shapes = sorted({s for m in models for s in encoder_gemm_shapes(m.model.config.dim)})
+    if device == "cuda":
+        shapes.append((8192, 8192, 8192))  # a GPU needs a large GEMM to reach its peak
+    floors = {}
+    for t in threads:
+        key = str(t or "all")
+        if device == "cuda":
+            floors[key] = {"fp32": gemm_rate(shapes, device="cuda"),
+                           "bf16": gemm_rate(shapes, device="cuda", dtype=torch.bfloat16)}
+        else:
+            floors[key] = {"fp32": gemm_rate(shapes, threads=t), "int8": ort_int8_gemm_rate(shapes, threads=t)}
+    return floors
+
+
+def _floor_ms(flops: float, floors: dict, precision: str) -> float | None:
+    rate = floors.get(precision) or floors.get("fp32")
+    if rate is None:
+        return None
+    per_second = rate.get("gflops") or rate.get("gops")
+    return flops / (per_second * 1e9) * 1e3
+
+
+def default_formats(device: str) -> tuple[str, ...]:
+    return CUDA_FORMATS if device == "cuda" else CPU_FORMATS
+
+
+def run_latency(specs: Sequence[str | Path], grid: Grid = Grid(), device: str | None = None,
+                log: Callable[[str], None] = print) -> dict:
+    """Time every model of ``specs`` (model dirs or preset names) over ``grid``; returns the JSON record."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    formats = grid.formats or default_formats(device)
+    started, load_before = dt.datetime.now(dt.timezone.utc), load_average()
+    models = [BenchModel.resolve(spec) for spec in specs]
+    log(f"measuring GEMM rates for the floor ({device}, threads {[t or 'all' for t in grid.threads]})")
+    floors = measure_floors(models, grid.threads, device)
+    record = {"kind": "latency", "created": started.isoformat(timespec="seconds"), "device": device,
+              "machine": machine_info(device), "grid": grid.to_dict() | {"formats": list(formats)},
+              "load_before": load_before, "floors": floors, "models": [], "rows": []}
+    for spec, bench_model in zip(specs, models):
+        record["models"].append(_bench_model(str(spec), bench_model, formats, grid, device, floors,
+                                             record["rows"], log))
+    record["load_after"] = load_average()
+    record["wall_s"] = round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1)
+    return record
+
+
+def _bench_model(spec: str, bench_model: BenchModel, formats: Sequence[str], grid: Grid, device: str, floors: dict,
+                 rows: list, log: Callable[[str], None]) -> dict:
+    from usad.model import count_parameters
+
+    model = bench_model.model
+    entry = {"name": bench_model.name, "spec": spec, "untrained": bench_model.untrained,
+             "params": count_parameters(model), "gflops_per_second": model.gflops_per_second(),
+             "variant": bench_model.meta.get("variant"), "formats": {}}
+    flops = {s: count_flops(model, s) for s in grid.seconds}
+    previous_threads = torch.get_num_threads()
+    for threads in grid.threads:
+        torch.set_num_threads(threads or previous_threads)
+        torch._dynamo.reset()  # compiled CPU kernels bake in the thread count
+        runners = {}
+        for fmt in formats:
+            try:
+                runners[fmt] = make_runner(fmt, bench_model, threads)
+            except FormatUnavailable as err:
+                entry["formats"].setdefault(fmt, {})["skipped"] = str(err)
+                log(f"  {bench_model.name} {fmt}: skipped ({err})")
+        for batch in grid.batches:
+            for seconds in grid.seconds:
+                waves, lengths = _inputs(seconds, batch)
+                prepared = {name: runner.prepare(waves, lengths) for name, runner in runners.items()}
+                times, errors = time_cell(runners, prepared, grid)
+                audio = seconds * batch
+                for fmt in runners:
+                    row = {"model": bench_model.name, "format": fmt, "precision": PRECISION[fmt],
+                           "threads": threads or "all", "batch": batch, "seconds": seconds,
+                           "gflop": flops[seconds] * batch / 1e9}
+                    if fmt in errors:
+                        rows.append(row | {"error": errors[fmt]})
+                        log(f"  {bench_model.name} {fmt} {seconds:g} s x{batch}: failed ({errors[fmt]})")
+                        continue
+                    row |= summarize(times[fmt], audio)
+                    floor = _floor_ms(flops[seconds] * batch, floors[str(threads or "all")], PRECISION[fmt])
+                    row |= {"floor_ms": floor, "x_floor": row["median_ms"] / floor if floor else None}
+                    rows.append(row)
+                log(f"  {bench_model.name} {seconds:g} s x{batch} threads {threads or 'all'}: "
+                    + ", ".join(f"{f} {summarize(t, audio)['median_ms']:.1f} ms" for f, t in times.items()))
+        del runners
+    torch.set_num_threads(previous_threads)
+    for fmt in formats:
+        info = entry["formats"].setdefault(fmt, {})
+        info["file_bytes"] = bench_model.file_bytes(fmt)
+        if grid.memory and "skipped" not in info:
+            info["memory"] = _memory(fmt, bench_model, spec, grid, device)
+    return entry
+
+
+def _memory(fmt: str, bench_model: BenchModel, spec: str, grid: Grid, device: str) -> dict:
+    """Peak RSS (CPU formats, fresh process) or peak CUDA allocation (GPU formats, this process)."""
+    seconds, batch = max(grid.seconds), max(grid.batches)
+    if device == "cuda" and fmt in CUDA_FORMATS:
+        runner = make_runner(fmt, bench_model, None)
+        inputs = runner.prepare(*_inputs(seconds, batch))
+        runner(inputs)
+        torch.cuda.reset_peak_memory_stats()
+        runner(inputs)
+        return {"peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1), "seconds": seconds,
+                "batch": batch, "how": "torch.cuda.max_memory_allocated over one call"}
+    from usad.bench.memory import measure_peak_rss
+
+    target = str(bench_model.directory) if bench_model.directory is not None else spec
+    return measure_peak_rss(fmt, target, seconds, batch, None) | {"how": "VmHWM of a fresh process, two calls"}
+
+
+def with_overrides(grid: Grid, **changes) -> Grid:
+    """``grid`` with the given fields replaced (None values ignored)."""
+    return replace(grid, **{k: v for k, v in changes.items() if v is not None})
+
+
+def result_path(record: dict, suffix: str, directory: Path = RESULTS_DIR) -> Path:
+    """``bench/results/<date>_<machine>_<suffix>``: one file per day, machine and kind of result."""
+    return directory / f"{record['created'][:10]}_{record['machine']['slug']}_{suffix}"
+
+
+def write_json(record: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def write_model_bench(record: dict) -> list[Path]:
+    """Each model dir's ``bench.json``: the latest latency rows of that model, with the machine."""
+    written = []
+    for entry in record["models"]:
+        directory = Path(entry["spec"])
+        if directory.is_dir():
+            rows = [r for r in record["rows"] if r["model"] == entry["name"]]
+            written.append(write_json({"created": record["created"], "machine": record["machine"],
+                                       "model": entry, "rows": rows}, directory / "bench.json"))
+    return written
+
+
+def merge_records(records: Sequence[dict]) -> dict:
+    """One record from runs of the same grid on the same machine (split to fit a time limit)."""
+    first = records[0]
+    if any(r["machine"]["slug"] != first["machine"]["slug"] or r["grid"] != first["grid"] for r in records):
+        raise ValueError("only runs of the same grid on the same machine merge")
+    return first | {"models": [m for r in records for m in r["models"]],
+                    "rows": [row for r in records for row in r["rows"]],
+                    "load_after": records[-1]["load_after"], "merged_from": [r["created"] for r in records],
+                    "wall_s": sum(r["wall_s"] for r in records)}

@@ -1,0 +1,160 @@
+"""``usad export``: a model dir in, ONNX (parity checked), guarded INT8 and TensorRT files out,
+with every figure in ``export.json`` beside them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from usad.export.onnx_export import DEFAULT_OPSET, ExportError, export_onnx, resolve_layers
+from usad.export.parity import COSINE_TOLERANCE, MAX_ABS_TOLERANCE, PARITY_SECONDS, check_parity, parity_report
+
+EXPORT_FILE = "export.json"
+
+
+def onnx_file_names(opset: int) -> tuple[str, str]:
+    """(fp32, int8) file names: ``model.onnx`` for the default opset, ``model.opset17.onnx`` etc. otherwise."""
+    stem = "model" if opset >= DEFAULT_OPSET else f"model.opset{opset}"
+    return f"{stem}.onnx", f"{stem}.int8.onnx"
+
+
+def _parity_audio(calibration: Sequence[str | Path] | None) -> tuple[np.ndarray | None, str]:
+    """30 s of real audio for the parity check when any is at hand, else None (seeded noise)."""
+    from usad.quantize.calibration import CalibrationError, cut_crops, default_calibration_source, list_sources
+
+    try:
+        sources = list_sources(list(calibration) if calibration else [default_calibration_source()])
+        return cut_crops(sources[:400], 30.0, 1)[0], "real audio"
+    except CalibrationError:
+        return None, "seeded noise (no audio found)"
+
+
+def update_export_json(model_dir: Path, updates: dict) -> dict:
+    path = model_dir / EXPORT_FILE
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(record.get(key), dict):
+            record[key].update(value)
+        else:
+            record[key] = value
+    tmp = path.with_name(EXPORT_FILE + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, path)
+    return record
+
+
+def export_model_dir(
+    model_dir: str | Path,
+    opset: int = DEFAULT_OPSET,
+    int8: bool = False,
+    engine: bool = False,
+    layers: list[int] | None = None,
+    pooled: bool = False,
+    calibration: Sequence[str | Path] | None = None,
+    force: bool = False,
+    min_cosine: float | None = None,
+    parity_seconds: tuple[float, ...] = PARITY_SECONDS,
+    max_abs: float = MAX_ABS_TOLERANCE,
+    min_parity_cosine: float = COSINE_TOLERANCE,
+    quantize_options: dict | None = None,
+    tasks_dir: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Export ``model_dir`` in place; returns the ``export.json`` record.
+
+    ``tasks_dir``: task audio built by ``usad data tasks``; the INT8 guard then also requires the
+    mean-task retention (INT8 over fp32) to reach its threshold.
+    Raises ``ExportError`` (parity out of tolerance; the ONNX file is removed, figures kept in
+    export.json) or ``usad.quantize.QuantizationRefused`` (INT8 below the guard; fp32 kept).
+    """
+    from usad.modeldir import load
+
+    model_dir = Path(model_dir)
+    model = load(model_dir)
+    layers = resolve_layers(layers, model.config.depth)
+    fp32_name, int8_name = onnx_file_names(opset)
+    fp32_path = model_dir / fp32_name
+    start = time.perf_counter()
+    from usad.modeldir import read_config
+
+    untrained = bool(read_config(model_dir).get("untrained"))
+    export_onnx(model, fp32_path, opset=opset, layers=layers, pooled=pooled,
+                metadata={"usad_untrained": True} if untrained else None)
+    log(f"exported {fp32_path} (opset {opset}) in {time.perf_counter() - start:.1f} s")
+    audio, audio_kind = _parity_audio(calibration)
+    cases = check_parity(model, fp32_path, layers, pooled, parity_seconds, audio)
+    parity = parity_report(cases, max_abs, min_parity_cosine) | {"input": audio_kind}
+    entry = {"opset": opset, "exporter": "dynamo" if opset >= DEFAULT_OPSET else "torchscript",
+             "layers": layers, "output": "embedding" if pooled else "hidden_states",
+             "size_bytes": fp32_path.stat().st_size, "parity": parity}
+    for case in cases:
+        log(f"  parity {case.name:>12}: max abs {case.max_abs_error:.2e}, min cosine {case.min_cosine:.7f}")
+    if not parity["passed"]:
+        fp32_path.unlink()
+        update_export_json(model_dir, {"files": {fp32_name: entry | {"removed": "parity out of tolerance"}}})
+        bad = [c for c in cases if not c.ok(max_abs, min_parity_cosine)]
+        raise ExportError(f"parity out of tolerance (max abs <= {max_abs:g}, cosine >= {min_parity_cosine:g}): "
+                          + "; ".join(f"{c.name}: max abs {c.max_abs_error:.3e}, cosine {c.min_cosine:.7f}, "
+                                      f"mask {'ok' if c.mask_equal else 'differs'}" for c in bad))
+    record = update_export_json(model_dir, {"files": {fp32_name: entry}})
+    if int8:
+        options = dict(quantize_options or {})
+        if engine:
+            from usad.export.tensorrt import trt_int8_name
+
+            options["tensorrt_path"] = model_dir / trt_int8_name(opset)
+        record = _export_int8(model, model_dir, fp32_path, model_dir / int8_name, layers, pooled, calibration, force,
+                              min_cosine, parity_seconds, audio, options, tasks_dir, log)
+    if engine:
+        from usad.export.tensorrt import export_engine
+
+        record = update_export_json(model_dir, {"tensorrt": export_engine(model_dir, log=log)})
+    return record
+
+
+def _export_int8(model, model_dir: Path, fp32_path: Path, int8_path: Path, layers, pooled, calibration, force,
+                 min_cosine, parity_seconds, audio, options: dict, tasks_dir, log) -> dict:
+    from usad.quantize import QuantizationRefused, quantize_guarded
+    from usad.quantize.guard import DEFAULT_MIN_COSINE
+
+    task_score = _task_scorer(tasks_dir)
+    try:
+        report = quantize_guarded(fp32_path, int8_path, calibration, min_cosine=min_cosine or DEFAULT_MIN_COSINE,
+                                  task_score=task_score, force=force, log=log, **options)
+    except QuantizationRefused as err:
+        int8_path.unlink(missing_ok=True)  # a stale INT8 file from an earlier export must not be picked up
+        update_export_json(model_dir, {"files": {int8_path.name: {"refused": str(err), "guard": err.report}}})
+        raise
+    guard = report.to_dict() | {"task_suite": str(tasks_dir) if task_score else "not run (pass --tasks DIR)"}
+    if report.tensorrt_variant:
+        from usad.export.tensorrt import to_trt_qdq
+
+        trt_path = model_dir / report.tensorrt_variant["file"]
+        to_trt_qdq(trt_path, trt_path)
+    cases = check_parity(model, int8_path, layers, pooled, parity_seconds, audio)
+    vs_torch = {c.name: {"max_abs_error": c.max_abs_error, "min_cosine": c.min_cosine} for c in cases}
+    size = int8_path.stat().st_size
+    entry = {"size_bytes": size, "size_vs_fp32": size / fp32_path.stat().st_size,
+             "guard": guard, "vs_torch_fp32": vs_torch}
+    log(f"wrote {int8_path} ({entry['size_vs_fp32']:.0%} of fp32); excluded: {report.excluded or 'none'}")
+    return update_export_json(model_dir, {"files": {int8_path.name: entry}})
+
+
+def _task_scorer(tasks_dir: str | Path | None) -> Callable[[str], float] | None:
+    """Mean task score of an ONNX file on the task suite built in ``tasks_dir`` (``usad data tasks``)."""
+    if tasks_dir is None:
+        return None
+    import tempfile
+
+    from usad.bench.accuracy import run_accuracy
+
+    def score(onnx_path: str) -> float:
+        with tempfile.TemporaryDirectory(prefix="usad-guard-tasks-") as out:
+            result = run_accuracy([onnx_path], out, audio_dir=tasks_dir, seeds=3, build_missing=False)
+        return result["models"][0]["mean"]
+
+    return score

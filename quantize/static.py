@@ -1,0 +1,97 @@
+"""Static QDQ INT8 of an exported encoder with ONNX Runtime's quantizer.
+
+Per-channel symmetric INT8 weights. Activations: asymmetric UINT8 for ONNX Runtime on CPU (U8S8:
+x86 VNNI kernels, and ORT fuses every Conv into QLinearConv only then; measured ~15% faster than
+S8S8 here), or symmetric INT8 with zero points 0 for TensorRT, whose explicit quantization
+requires that. Only the nodes passed in are quantized: by default the weight Conv/MatMuls outside
+the fbank (see ``usad.export.graph``). Calibration runs once into a cache file, so retries with
+other node sets, and the TensorRT variant, skip it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+from usad.export.graph import QUANTIZABLE_OPS, ensure_node_names, graph_roles
+
+ACTIVATIONS = {
+    "cpu": (QuantType.QUInt8, {"WeightSymmetric": True}),
+    "tensorrt": (QuantType.QInt8, {"WeightSymmetric": True, "ActivationSymmetric": True}),
+}
+
+
+class CropReader(CalibrationDataReader):
+    """Feeds fixed-length crops one at a time as (waveforms (1, S), lengths (1,))."""
+
+    def __init__(self, crops: Sequence[np.ndarray]):
+        self.feeds = [{"waveforms": c[None].astype(np.float32), "lengths": np.array([c.size], dtype=np.int64)}
+                      for c in crops]
+        self.index = 0
+
+    def get_next(self) -> dict | None:
+        if self.index >= len(self.feeds):
+            return None
+        self.index += 1
+        return self.feeds[self.index - 1]
+
+    def rewind(self) -> None:
+        self.index = 0
+
+    def __len__(self) -> int:
+        return len(self.feeds)
+
+
+def default_nodes(model: onnx.ModelProto) -> list[str]:
+    """The INT8 candidates: weight Conv/MatMul/Gemm outside the fbank."""
+    return graph_roles(model).weight
+
+
+def prepare(fp32_path: str | Path, work_dir: str | Path) -> Path:
+    """A copy of the float model with unique node names, which the quantizer addresses nodes by."""
+    model = ensure_node_names(onnx.load(fp32_path))
+    out = Path(work_dir) / "float.onnx"
+    onnx.save(model, out)
+    return out
+
+
+def quantize_nodes(float_path: str | Path, out_path: str | Path, nodes: Sequence[str], crops: Sequence[np.ndarray],
+                   cache_path: str | Path, target: str = "cpu") -> Path:
+    """Write a QDQ model of ``float_path`` with exactly ``nodes`` quantized, activations for ``target``
+    ("cpu" or "tensorrt", see ``ACTIVATIONS``).
+
+    The first call calibrates on ``crops`` (MinMax) into ``cache_path``; later calls reuse it.
+    """
+    activation_type, extra_options = ACTIVATIONS[target]
+    if not nodes:
+        raise ValueError("no nodes to quantize")
+    logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs "consider pre-processing" per call
+    quantize_static(
+        str(float_path), str(out_path), CropReader(crops), quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=list(QUANTIZABLE_OPS), per_channel=True, reduce_range=False,
+        activation_type=activation_type, weight_type=QuantType.QInt8, nodes_to_quantize=list(nodes),
+        calibrate_method=CalibrationMethod.MinMax, extra_options=dict(extra_options),
+        calibration_cache_path=str(cache_path),
+    )
+    _copy_metadata(float_path, out_path)
+    return Path(out_path)
+
+
+def _copy_metadata(source: str | Path, target: str | Path) -> None:
+    src, dst = onnx.load(source), onnx.load(target)
+    del dst.metadata_props[:]
+    for prop in src.metadata_props:
+        dst.metadata_props.add(key=prop.key, value=prop.value)
+    dst.producer_name = src.producer_name
+    onnx.save(dst, target)
+
+
+def quantized_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of Conv/MatMul/Gemm nodes whose weight input comes through a DequantizeLinear."""
+    dq_outputs = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    return [n.name for n in model.graph.node
+            if n.op_type in QUANTIZABLE_OPS and any(i in dq_outputs for i in n.input[:2])]

@@ -1,0 +1,247 @@
+"""usad.distill: objective, sampler, config, and the trainer on a tiny student with real teachers
+(Whisper tiny.en, CREPE tiny, aiSFX) on real speech shards: loss falls, kill -9 + --resume lands
+on the uninterrupted run's state, 2-rank gloo DDP gradients equal single-process ones, undecodable
+audio is skipped and counted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from usad.audio import load_audio
+from usad.data.shards import ShardWriter, encode_opus
+from usad.distill.config import ConfigError, load_config
+from usad.distill.data import BatchSampler, Corpus, load_corpus
+from usad.distill.gradcheck import step_gradients
+from usad.distill.objective import DistillObjective, TeacherSpec, layer_pairs, overlap_pooling, pair_loss
+from usad.teachers import TeacherOutput, prepare
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+WHISPER = SHARED / "teachers/whisper-tiny.en"
+pytestmark = pytest.mark.skipif(not WHISPER.is_dir(), reason="needs ../shared (real audio and Whisper weights)")
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory) -> Path:
+    """Real GCompris recordings of >= 1.2 s in two shards, one clip undecodable; domains rotate."""
+    out = tmp_path_factory.mktemp("corpus")
+    writer = ShardWriter(out, max_bytes=200_000)
+    made = 0
+    for path in sorted((SHARED / "data/gcompris-voices").rglob("*.ogg")):
+        audio = load_audio(path)
+        if len(audio) < 1.2 * 16_000:
+            continue
+        writer.write(f"c{made:03d}", encode_opus(audio), {"domain": ("speech", "sound", "music")[made % 3],
+                                                          "source": "gcompris", "seconds": len(audio) / 16_000})
+        made += 1
+        if made == 24:
+            break
+    writer.write("broken", b"OggS but not audio", {"domain": "speech", "source": "x", "seconds": 1.0})
+    writer.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def crepe_dir(tmp_path_factory) -> Path:
+    return prepare("crepe-tiny", tmp_path_factory.mktemp("crepe"))
+
+
+def write_config(path: Path, corpus: Path, crepe: Path, **train) -> Path:
+    config = {
+        "student": {"preset": "usad-nano"},
+        "teachers": [{"name": "speech", "spec": f"whisper:{WHISPER}"},
+                     {"name": "music", "spec": f"crepe:{crepe}", "options": {"hop": 1600}}],
+        "data": {"corpus": [str(corpus)], "crop_seconds": 1.0, "min_seconds": 1.0, "workers": 1,
+                 "pad_multiple_seconds": 0.0},
+        "train": {"batch_size": 4, "max_steps": 12, "warmup_steps": 2, "lr": 2e-3, "precision": "fp32",
+                  "compile": False, "ckpt_every": 2, "log_every": 1, **train},
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_cli(config: Path, out: Path, *extra: str, wait: bool = True):
+    cmd = [sys.executable, "-m", "usad.distill", "--config", str(config), "--out", str(out), *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if not wait:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def read_log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+# --- objective ---------------------------------------------------------------------------------
+
+def test_layer_pairs_follow_usad_rule():
+    assert layer_pairs(12, 4, 4) == [(3, 1), (6, 2), (9, 3), (12, 4)]
+    assert layer_pairs(12, 24, 4) == [(3, 6), (6, 12), (9, 18), (12, 24)]
+    assert layer_pairs(4, 2, 4) == [(1, 0), (2, 1), (3, 1), (4, 2)]
+
+
+def test_overlap_pooling_identity_halving_and_padding():
+    frames = torch.tensor([6, 4])
+    same = overlap_pooling(frames, 50.0, frames, 50.0, 6, 6)
+    assert torch.allclose(same[0], torch.eye(6))
+    half = overlap_pooling(frames, 50.0, torch.tensor([3, 2]), 25.0, 6, 3)
+    assert torch.allclose(half[0, 1], torch.tensor([0, 0, 0.5, 0.5, 0, 0]))
+    assert half[1, 2].sum() == 0  # beyond clip 2's real student frames: nothing to average
+
+
+def test_pair_loss_values_and_mask():
+    target = torch.randn(2, 5, 8)
+    perfect = -torch.nn.functional.logsigmoid(torch.tensor(1.0)).item()  # L1 0, cosine 1
+    assert pair_loss(target, target, None).item() == pytest.approx(perfect, abs=1e-5)
+    pred = target.clone()
+    pred[:, 3:] += 10.0  # masked-out frames must not count
+    mask = torch.tensor([[1, 1, 1, 0, 0]] * 2, dtype=torch.bool)
+    assert pair_loss(pred, target, mask).item() == pytest.approx(pair_loss(target, target, None).item(), abs=1e-5)
+
+
+def test_objective_frame_rates_and_clip_teacher():
+    teachers = [TeacherSpec("speech", (8, 8, 8), 50.0), TeacherSpec("pitch", (4, 6), 12.5, 2.0),
+                TeacherSpec("clip", (5, 5, 5), None)]
+    objective = DistillObjective(16, 4, 50.0, teachers, pairs=2)
+    hidden = [torch.randn(2, 20, 16, requires_grad=True) for _ in range(5)]
+    mask = torch.ones(2, 20, dtype=torch.bool)
+    targets = {"speech": TeacherOutput([torch.randn(2, 20, 8)] * 3, 50.0, mask),
+               "pitch": TeacherOutput([torch.randn(2, 5, 4), torch.randn(2, 5, 6)], 12.5,
+                                      torch.ones(2, 5, dtype=torch.bool)),
+               "clip": TeacherOutput([torch.randn(2, 5)] * 3, None, None)}
+    total, per = objective(hidden, mask, targets)
+    assert set(per) == {"speech", "pitch", "clip"}
+    assert total.item() == pytest.approx(per["speech"].item() + 2 * per["pitch"].item() + per["clip"].item(), rel=1e-5)
+    total.backward()
+    assert hidden[2].grad is not None and hidden[4].grad.abs().sum() > 0
+
+
+# --- data -------------------------------------------------------------------------------------
+
+def test_sampler_is_deterministic_weighted_and_splits_over_ranks():
+    rng = np.random.default_rng(0)
+    clips = [np.zeros(int(s * 16_000), np.float32) for s in rng.uniform(1, 12, 60)]
+    domains = ["speech"] * 30 + ["sound"] * 20 + ["music"] * 10
+    corpus = Corpus(clips, domains)
+    weights = {"speech": 1.0, "sound": 2.0, "music": 2.0}
+    full = BatchSampler(corpus, 8, 10.0, weights, seed=3)
+    a, b = full.indices(17), full.indices(17)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    ranks = [BatchSampler(corpus, 8, 10.0, weights, seed=3, rank=r, world=2).indices(17)[0] for r in range(2)]
+    assert sorted(np.concatenate(ranks)) == sorted(a[0])
+    drawn = np.concatenate([full.indices(s)[0] for s in range(400)])
+    seconds = {d: sum(len(c) for c, dd in zip(clips, domains) if dd == d) for d in weights}
+    expected = {d: weights[d] * seconds[d] for d in weights}
+    for d in weights:
+        share = np.mean([domains[i] == d for i in drawn])
+        assert share == pytest.approx(expected[d] / sum(expected.values()), abs=0.03)
+    # Length bucketing: padding inside a bucketed batch is far below that of unsorted batches.
+    lens = [full.indices(s)[2] for s in range(64)]
+    bucketed = np.mean([1 - x.mean() / x.max() for x in lens])
+    shuffled = np.concatenate(lens)
+    rng.shuffle(shuffled)
+    unsorted = np.mean([1 - x.mean() / x.max() for x in shuffled.reshape(-1, 8)])
+    assert bucketed < 0.5 * unsorted
+
+
+def test_undecodable_clip_is_skipped_and_counted(corpus_dir):
+    corpus = load_corpus([corpus_dir], min_seconds=1.0, workers=1)
+    assert len(corpus.clips) == 24
+    assert len(corpus.errors) == 1 and "broken" in corpus.errors[0]
+
+
+def test_config_rejects_unknown_keys_and_parses_overrides(tmp_path, corpus_dir):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"teachers": [{"name": "s", "spec": "whisper:x"}],
+                                    "data": {"corpus": [str(corpus_dir)]}}))
+    config = load_config(path, ["train.lr=3e-4", "train.compile=false", "data.crop_seconds=4"])
+    assert config["train"]["lr"] == 3e-4 and config["train"]["compile"] is False
+    with pytest.raises(ConfigError, match="train.lrr"):
+        load_config(path, ["train.lrr=1"])
+
+
+# --- trainer ----------------------------------------------------------------------------------
+
+def test_loss_falls_with_three_real_teachers(tmp_path, corpus_dir, crepe_dir):
+    aisfx = prepare("aisfx", tmp_path / "aisfx")
+    config = write_config(tmp_path / "c.yaml", corpus_dir, crepe_dir, max_steps=30, log_every=1, ckpt_every=100)
+    data = yaml.safe_load(config.read_text())
+    data["teachers"].append({"name": "sound", "spec": f"aisfx:{aisfx}"})
+    config.write_text(yaml.safe_dump(data))
+    run_cli(config, tmp_path / "run")
+    log = read_log(tmp_path / "run")
+    first, last = np.mean([r["loss"] for r in log[:5]]), np.mean([r["loss"] for r in log[-5:]])
+    assert last < 0.85 * first, (first, last)
+    for name in ("speech", "music", "sound"):
+        assert np.mean([r[f"loss/{name}"] for r in log[-5:]]) < np.mean([r[f"loss/{name}"] for r in log[:5]])
+    assert log[-1]["skipped_clips"] == 1
+    model_config = json.loads((tmp_path / "run/model/config.json").read_text())
+    assert model_config["distillation"]["steps"] == 30
+    assert [t["name"] for t in model_config["distillation"]["teachers"]] == ["speech", "music", "sound"]
+
+
+def test_kill9_then_resume_matches_uninterrupted_run(tmp_path, corpus_dir, crepe_dir):
+    config = write_config(tmp_path / "c.yaml", corpus_dir, crepe_dir, max_steps=8)
+    run_cli(config, tmp_path / "straight")  # a subprocess too: same thread count, same float sums
+    proc = run_cli(config, tmp_path / "killed", wait=False)
+    checkpoint = tmp_path / "killed/checkpoint.pt"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if checkpoint.is_file() and torch.load(checkpoint, weights_only=True)["step"] >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(checkpoint, weights_only=True)["step"]
+    assert 4 <= killed_at < 8
+    run_cli(config, tmp_path / "killed", "--resume")
+    a = torch.load(tmp_path / "straight/checkpoint.pt", weights_only=True)
+    b = torch.load(checkpoint, weights_only=True)
+    assert a["step"] == b["step"] == 8
+    for key in a["model"]:
+        torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=1e-6, msg=key)
+    straight, resumed = read_log(tmp_path / "straight"), read_log(tmp_path / "killed")
+    assert resumed[-1]["samples_seen"] == straight[-1]["samples_seen"]
+    assert resumed[-1]["loss"] == pytest.approx(straight[-1]["loss"], abs=1e-5)
+
+
+def test_sigterm_writes_checkpoint_and_exits(tmp_path, corpus_dir, crepe_dir):
+    config = write_config(tmp_path / "c.yaml", corpus_dir, crepe_dir, max_steps=200, ckpt_every=1000)
+    proc = run_cli(config, tmp_path / "run", wait=False)
+    log = tmp_path / "run/train_log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    state = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
+    assert 2 <= state["step"] < 200
+    assert not (tmp_path / "run/model").exists()  # interrupted runs leave a checkpoint, not a model dir
+
+
+def test_ddp_gloo_gradients_match_single_process(tmp_path, corpus_dir, crepe_dir):
+    config = write_config(tmp_path / "c.yaml", corpus_dir, crepe_dir)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--master_port", "29517", "-m", "usad.distill.gradcheck", "--config", str(config),
+                          "--out", str(tmp_path / "ddp.safetensors"), "--step", "3"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    a, b = step_gradients(load_config(config), step=3), load_file(tmp_path / "ddp.safetensors")
+    assert set(a) == set(b) and len(a) > 20
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6, msg=key)

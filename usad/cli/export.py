@@ -1,0 +1,59 @@
+"""``usad export``: ONNX with parity, accuracy-guarded INT8, TensorRT engine + build script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from usad.cli import app
+
+console = Console(stderr=True)
+
+
+@app.command("export")
+def export_command(
+    model_dir: Path = typer.Argument(..., help="Model directory (config.json + safetensors); files go into it."),
+    int8: bool = typer.Option(False, "--int8", help="Also write the accuracy-guarded INT8 QDQ model."),
+    fmt: str = typer.Option("onnx", "--format", help="'onnx', or 'engine': ONNX plus TensorRT engine/build_engine.sh."),
+    opset: int = typer.Option(18, help=">= 18: dynamo exporter (ORT, TensorRT 10); 17: legacy exporter for "
+                                       "TensorRT 8.5/8.6 (JetPack 5 / 6.0), written as model.opset17.onnx."),
+    layers: str = typer.Option("all", help="Layers to output: 'all' or indices like 6 or 2,4,-1."),
+    pooled: bool = typer.Option(False, help="Output the mean-pooled embedding of those layers instead of frames."),
+    calibration: list[Path] = typer.Option(None, help="INT8 calibration audio: directories or .tar shards "
+                                                      "(repeatable). Default: ../shared/data when present."),
+    min_cosine: float = typer.Option(0.99, help="Accuracy guard: min held-out embedding cosine INT8 vs fp32."),
+    force: bool = typer.Option(False, help="Write the INT8 file even when the guard fails."),
+    crop_seconds: float = typer.Option(5.0, help="Length of each calibration / held-out crop."),
+    calibration_crops: int = typer.Option(32, help="Crops to calibrate on."),
+    heldout_crops: int = typer.Option(12, help="Crops from other recordings for the accuracy guard."),
+    max_exclude: float = typer.Option(0.25, help="Fraction of quantized nodes the guard may return to float, "
+                                                 "most sensitive first (0: no retry)."),
+    tasks: Path = typer.Option(None, help="Task audio built by `usad data tasks`: the INT8 guard then also needs "
+                                          ">= 99% mean-task retention (slow: probes both models)."),
+) -> None:
+    """Export a model dir to ONNX (parity-checked against torch), optionally INT8 and TensorRT."""
+    from usad.export.onnx_export import ExportError
+    from usad.export.pipeline import export_model_dir
+    from usad.modeldir import ModelDirError
+    from usad.quantize import CalibrationError, QuantizationRefused
+
+    if fmt not in ("onnx", "engine"):
+        raise typer.BadParameter(f"--format takes 'onnx' or 'engine', got {fmt!r}")
+    try:
+        chosen = None if layers == "all" else [int(x) for x in layers.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"--layers takes 'all' or indices like 2,4,-1, got {layers!r}") from None
+    try:
+        export_model_dir(model_dir, opset=opset, int8=int8, engine=fmt == "engine", layers=chosen, pooled=pooled,
+                         calibration=calibration or None, force=force, min_cosine=min_cosine,
+                         quantize_options={"crop_seconds": crop_seconds, "calibration_crops": calibration_crops,
+                                           "heldout_crops": heldout_crops, "max_exclude_fraction": max_exclude},
+                         tasks_dir=tasks,
+                         log=lambda message: console.print(message, highlight=False))
+    except (ExportError, QuantizationRefused, CalibrationError, ModelDirError) as err:
+        console.print(f"[red]{err}")
+        console.print(f"figures: {model_dir / 'export.json'}")
+        raise typer.Exit(2) from err
+    console.print(f"[green]done: {model_dir / 'export.json'}")

@@ -1,0 +1,115 @@
+"""``usad compress``: distill a trained (full) USAD model into a smaller preset.
+
+The full model becomes the only teacher, through the ``usad:MODEL_DIR`` teacher adapter; the student
+is initialised by ``usad.compress.init`` and trained by the very same trainer, objective and corpus
+as ``usad distill``. The recipe actually used is written to ``OUT/compress_recipe.yaml`` (the
+``usad distill`` format: ``usad distill --config OUT/compress_recipe.yaml`` reproduces the training).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from usad.config import EncoderConfig, get_preset
+from usad.data.shards import iter_shard, read_manifest
+
+RECIPE_FILE = "compress_recipe.yaml"
+TEACHER_NAME = "full"
+
+
+def student_config(preset: str, frame_rate: int | None = None, **overrides) -> EncoderConfig:
+    """The preset, optionally at another frame rate (named ``<preset>-25hz``)."""
+    config = dataclasses.replace(get_preset(preset), **overrides)
+    if frame_rate is not None and frame_rate != config.frame_rate:
+        base = config.name.removesuffix("-25hz")
+        config = dataclasses.replace(config, frame_rate=frame_rate, name=base if frame_rate == 50 else f"{base}-25hz")
+    return config
+
+
+def calibration_clips(corpus: list[str | Path], count: int = 32, max_seconds: float = 10.0) -> list[np.ndarray]:
+    """Up to ``count`` real clips (cropped to ``max_seconds``) from the first shards of the corpus,
+    taken round-robin over its directories: enough to rank channels, cheap to decode."""
+    per_dir = []
+    for directory in corpus:
+        shards = read_manifest(directory)["shards"]
+        clips = []
+        for shard in shards:
+            clips.extend(c.audio[: int(max_seconds * 16_000)] for c in iter_shard(Path(directory) / shard["path"], []))
+            if len(clips) >= count:
+                break
+        per_dir.append(clips)
+    mixed = [c for group in zip(*per_dir) for c in group] if len(per_dir) > 1 else per_dir[0]
+    return [c for c in mixed if len(c) >= 16_000 // 10][:count]
+
+
+def build_recipe(teacher_dir: str | Path, student: EncoderConfig, preset: str, config_path: str | Path | None,
+                 pairs: int | str | None) -> dict:
+    """The distillation recipe of a compression: the YAML file (distill format, teachers left out),
+    with the full model as the only teacher and the student preset."""
+    recipe = yaml.safe_load(Path(config_path).read_text()) if config_path else {}
+    recipe = recipe or {}
+    if recipe.get("teachers"):
+        raise ValueError(f"{config_path}: a compress recipe takes its teacher from --teacher, not 'teachers'")
+    overrides = {k: v for k, v in student.to_dict().items() if v != get_preset(preset).to_dict()[k]}
+    recipe["student"] = {"preset": preset, "overrides": overrides}
+    recipe["teachers"] = [{"name": TEACHER_NAME, "spec": f"usad:{Path(teacher_dir).resolve()}", "weight": 1.0}]
+    objective = recipe.setdefault("objective", {})
+    pairs = pairs if pairs is not None else objective.get("pairs", "all")
+    objective["pairs"] = student.depth if pairs == "all" else int(pairs)
+    return recipe
+
+
+def compress(teacher_dir: str | Path, preset: str, out: str | Path, config_path: str | Path | None = None,
+             frame_rate: int | None = None, init: str = "importance", pairs: int | str | None = None,
+             overrides: list[str] | None = None, resume: bool = False,
+             student_overrides: dict | None = None) -> Path | None:
+    """Distill the model in ``teacher_dir`` into ``preset``; returns ``OUT/model`` (rank 0).
+
+    ``overrides``: recipe ``key=value`` strings (``--set``); ``student_overrides``: EncoderConfig fields
+    that change the preset (e.g. ``{"dim": 128}``)."""
+    from usad.compress.init import init_student
+    from usad.distill import distill, load_config
+    from usad.model import count_parameters
+    from usad.modeldir import load
+
+    out = Path(out)
+    # On GPU the importance pass runs there (this rank's device); the copy itself happens on CPU.
+    device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
+    teacher = load(teacher_dir, device)
+    student_cfg = student_config(preset, frame_rate, **(student_overrides or {}))
+    recipe = build_recipe(teacher_dir, student_cfg, preset, config_path, pairs)
+    out.mkdir(parents=True, exist_ok=True)
+    recipe_path = out / RECIPE_FILE
+    recipe_path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    config = load_config(recipe_path, overrides or [])
+    student = None
+    if not resume:  # on resume the checkpoint holds the weights
+        clips = calibration_clips(config["data"]["corpus"]) if init == "importance" else []
+        student = init_student(teacher, student_cfg, init, clips, seed=config["train"]["seed"])
+    model_dir = distill(config, out, resume=resume, student=student)
+    if model_dir is None:
+        return None
+    teacher_gflops = teacher.gflops_per_second()
+    compressed = load(model_dir)
+    gflops = compressed.gflops_per_second()
+    record = {"teacher": str(Path(teacher_dir).resolve()), "teacher_variant": teacher.config.name,
+              "teacher_parameters": count_parameters(teacher), "teacher_gflops_per_second": round(teacher_gflops, 4),
+              "init": init, "pairs": config["objective"]["pairs"], "gflops_per_second": round(gflops, 4),
+              "flops_reduction": round(teacher_gflops / gflops, 2)}
+    _add_to_config(model_dir, {"compression": record})
+    return model_dir
+
+
+def _add_to_config(model_dir: Path, extra: dict) -> None:
+    path = model_dir / "config.json"
+    config = json.loads(path.read_text()) | extra
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(config, indent=2))
+    os.replace(tmp, path)

