@@ -40,9 +40,19 @@ def machine_line(record: dict) -> str:
             f"load average before/after {record.get('load_before')}/{record.get('load_after')}; {record['created']}")
 
 
+def load_warning(record: dict) -> str:
+    """A caution when other processes held more cores than the machine has while it ran."""
+    load, cores = record.get("load_before") or [0.0], record["machine"]["cores"]
+    if record["device"] != "cpu" or load[0] <= cores:
+        return ""
+    return (f"**Caution: load average {load[0]:.1f} on {cores} cores when the bench started.** Other processes "
+            "shared the cores; multi-thread figures suffer most (threads wait on each other), single-thread "
+            "ones least. Re-run on an idle machine before reading them as this CPU's speed.")
+
+
 def latency_markdown(record: dict) -> str:
     """All latency rows, one table per model, with a floor row per cell."""
-    lines = [f"# Latency ({record['device']})", "", f"Machine: {machine_line(record)}", ""]
+    lines = [f"# Latency ({record['device']})", "", f"Machine: {machine_line(record)}", "", load_warning(record), ""]
     for key, floor in record["floors"].items():
         rates = ", ".join(f"{p} {r.get('gflops', r.get('gops')):.0f} G{'OP' if 'gops' in r else 'FLOP'}/s "
                           f"({r['shape']})" for p, r in floor.items())
@@ -289,6 +299,7 @@ def readme_section(report: dict, report_path: str) -> str:
     where = machine.get("gpu") or f"{machine['cpu']} ({machine['cores']} cores)"
     return (f"Measured on {where}, {report['created'][:10]}, load average {report.get('load_before')} before / "
             f"{report.get('load_after')} after (the machine is shared; see the full report for every cell). "
+            f"{load_warning(report['latency'])} "
             f"Latency: {report['headline_cell']['seconds']:g} s input, batch {report['headline_cell']['batch']}, "
             f"threads {report['headline_cell']['threads']}, median. Full report: `{report_path}`.\n\n"
             + headline_markdown(report) + "\n" + targets_markdown(report["targets"]))

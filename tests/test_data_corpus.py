@@ -80,8 +80,8 @@ def test_missing_source_folders_are_reported_not_fatal(tmp_path):
 
     nowhere = tmp_path / "nowhere"
     paths = SourcePaths(shared=nowhere, drumkits=nowhere, sonic_pi=nowhere, soundfonts=(nowhere,), games=nowhere)
-    manifest = build_corpus(tmp_path / "out", hours_per_domain=0.001, subset=("fsdd", "sfx-scenes", "fluidsynth-scores"),
-                            paths=paths, workers=1)
+    subset = ("fsdd", "sfx-scenes", "fluidsynth-scores")
+    manifest = build_corpus(tmp_path / "out", hours_per_domain=0.001, subset=subset, paths=paths, workers=1)
     assert manifest["clips"] == 0 and manifest["shards"] == []
     assert any(p.startswith("fsdd: no usable audio") for p in manifest["problems"])
     assert any(p.startswith("sfx-scenes: skipped") for p in manifest["problems"])

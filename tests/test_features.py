@@ -40,3 +40,14 @@ def test_fbank_batched_equals_single():
 
 def test_num_frames_follows_kaldi_snip_edges():
     assert num_frames(torch.tensor([399, 400, 559, 560, 16000])).tolist() == [0, 1, 1, 2, 98]
+
+
+def test_fbank_stays_float32_under_bf16_autocast():
+    clips, _ = _fixture()
+    wave = clips[0][0][None]
+    lengths = torch.tensor([wave.shape[1]])
+    fbank = KaldiFbank()
+    reference, _ = fbank(wave, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = fbank(wave, lengths)
+    assert out.dtype == torch.float32 and torch.equal(out, reference)

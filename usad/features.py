@@ -82,6 +82,11 @@ class KaldiFbank(nn.Module):
         self.register_buffer("mel_banks", kaldi_mel_banks(n_mels).float().T, persistent=False)
 
     def forward(self, waveforms: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        # Under bf16 autocast the DFT conv and the log would run in bf16: the power spectrum's
+        # dynamic range needs float32, so the fbank always computes in float32.
+        if torch.is_autocast_enabled(waveforms.device.type):
+            with torch.autocast(waveforms.device.type, enabled=False):
+                return self.forward(waveforms.float(), lengths)
         samples = torch.arange(waveforms.shape[1], device=waveforms.device)
         valid = samples[None, :] < lengths[:, None]
         valid_f = valid.to(waveforms.dtype)

@@ -7,7 +7,7 @@
 # carry: [.whl, .gpu/corpus] (+ the full model dir if it is not already on the warm machine, e.g. a
 # bf16 copy from `scripts/gpu/compress_pack.py --full DIR`, which fits the transfer limit).
 # Env: FULL (full model dir, required); CORPUS (.gpu/corpus: the shards the full student saw);
-#      ROOT (work folder, runs/compress); VARIANTS (default below); INIT (importance);
+#      ROOT (work folder, runs/compress); VARIANTS (default below); INIT (every-kth);
 #      MINUTES per variant (3.5); STEPS per variant (1500: the schedule's length; MINUTES stops earlier);
 #      TASKS (optional: built task audio dir, e.g. .gpu/compress-tasks, for a quick retention check).
 # Resumable: a finished variant (ROOT/<variant>/model) is skipped; an interrupted one resumes from its
@@ -24,7 +24,7 @@ PY=${PY:-python3}
 CORPUS=${CORPUS:-.gpu/corpus}
 ROOT=${ROOT:-runs/compress}
 VARIANTS=${VARIANTS:-usad-tiny usad-tiny-25hz usad-nano usad-nano-25hz}
-INIT=${INIT:-importance}
+INIT=${INIT:-every-kth}
 MINUTES=${MINUTES:-3.5}
 STEPS=${STEPS:-1500}
 DEST=${OUT:-$ROOT/out}

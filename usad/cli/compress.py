@@ -19,7 +19,8 @@ def compress_command(
     config: Path = typer.Option(None, "--config", "-c", exists=True, dir_okay=False,
                                 help="recipe in usad distill format, teachers left out (configs/compress.yaml)"),
     frame_rate: int = typer.Option(None, "--frame-rate", help="student frame rate, 50 or 25 Hz"),
-    init: str = typer.Option("importance", "--init", help="fresh | every-kth | importance"),
+    init: str = typer.Option("every-kth", "--init", help="fresh | every-kth | importance (default: measured, "
+                             "see usad.compress.init)"),
     pairs: str = typer.Option(None, "--pairs", help="distilled layer pairs: 'all' (one per student layer) or K"),
     overrides: list[str] = typer.Option(None, "--set", help="override a recipe key, e.g. train.max_steps=500"),
     resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint.pt"),

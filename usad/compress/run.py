@@ -67,7 +67,7 @@ def build_recipe(teacher_dir: str | Path, student: EncoderConfig, preset: str, c
 
 
 def compress(teacher_dir: str | Path, preset: str, out: str | Path, config_path: str | Path | None = None,
-             frame_rate: int | None = None, init: str = "importance", pairs: int | str | None = None,
+             frame_rate: int | None = None, init: str = "every-kth", pairs: int | str | None = None,
              overrides: list[str] | None = None, resume: bool = False,
              student_overrides: dict | None = None) -> Path | None:
     """Distill the model in ``teacher_dir`` into ``preset``; returns ``OUT/model`` (rank 0).
