@@ -115,6 +115,8 @@ def write_plot(table: dict, path: Path) -> None:
         front = [r for r in rows if r.get(f"pareto_{key}", True)]
         ax.plot([r[key] for r in front], [100 * r["mean"] for r in front], "--", alpha=0.5)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks([r[key] for r in rows], [f"{r[key]:.3g}" for r in rows], rotation=45, fontsize=8)
         ax.set_xlabel(label)
         ax.set_ylabel(f"mean probe accuracy over {len(table['tasks'])} tasks (%)")
         ax.grid(alpha=0.3)
