@@ -39,15 +39,26 @@ def test_import_and_run_without_torch(shared):
     assert out.stdout.strip() == "[]"
 
 
-def test_default_model_is_small_int8_and_says_it_is_untrained():
+def test_default_model_is_a_small_trained_int8_encoder():
     directory = default_model_dir()
     onnx_file = directory / "model.int8.onnx"
     assert onnx_file.stat().st_size <= 8_000_000
-    assert json.loads((directory / "config.json").read_text())["untrained"] is True
-    with pytest.warns(UserWarning, match="UNTRAINED"):
+    config = json.loads((directory / "config.json").read_text())
+    assert not config.get("untrained") and "compression" in config
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         encoder = Encoder(directory)
     assert encoder.path == onnx_file
     assert any(n.op_type == "DequantizeLinear" for n in onnx.load(onnx_file).graph.node)
+
+
+def test_untrained_model_warns(tmp_path):
+    directory = tmp_path / "untrained"
+    shutil.copytree(default_model_dir(), directory)
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, "untrained": True}))
+    with pytest.warns(UserWarning, match="UNTRAINED"):
+        Encoder(directory)
 
 
 def test_runtime_matches_torch_backend_on_real_audio_long_and_short(exported, shared, tmp_path):
