@@ -9,13 +9,14 @@ recording under two names (GCompris ``dup_group``) gets one shared token.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+
+from usad.data.shards import sha256_file
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,10 @@ class Item:
     labels: dict = field(default_factory=dict, hash=False, compare=False)
 
 
+@cache
 def file_token(path: Path) -> str:
     """Content token of a file: identical bytes under two names are one recording."""
-    return "sha256:" + _sha256(str(path))[:20]
-
-
-@cache
-def _sha256(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return "sha256:" + sha256_file(path)[:20]
 
 
 # ---------------------------------------------------------------- speech

@@ -8,7 +8,6 @@ directory with ``importlib.util.find_spec`` (which does not execute it) and read
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import shutil
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from usad.data.shards import sha256_file
 from usad.teachers.base import TeacherError
 
 # name -> (package, file inside the package, pip requirement)
@@ -45,9 +45,6 @@ def package_file(name: str) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
 
 def _load_pickled_weights(path: Path) -> object:
     with torch.serialization.safe_globals(_NUMPY_GLOBALS):
@@ -62,7 +59,7 @@ def prepare(name: str, out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     info = {"teacher": name, "package": SOURCES[name][2], "source_file": SOURCES[name][1],
-            "source_sha256": _sha256(source)}
+            "source_sha256": sha256_file(source)}
     if source.suffix == ".onnx":
         shutil.copyfile(source, out / "model.onnx")
     else:
