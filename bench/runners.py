@@ -3,7 +3,7 @@
 CPU: ``torch-fp32`` (eager), ``torch-compiled`` (inductor, fp32, weights frozen), ``onnx-fp32`` and
 ``onnx-int8`` (ONNX Runtime, the model dir's ``model.onnx`` / ``model.int8.onnx``).
 CUDA: ``cuda-fp32`` (eager), ``cuda-bf16-graphs`` (bf16 autocast, inductor with CUDA graphs,
-mode "reduce-overhead"), ``tensorrt`` (an engine built from ``model.onnx`` where TensorRT imports).
+mode "reduce-overhead"), ``tensorrt`` (listed with the reason it is not timed).
 A format that cannot run says why (``FormatUnavailable``) and the bench reports it as skipped.
 """
 
@@ -125,19 +125,13 @@ class OnnxRunner:
 
 
 def tensorrt_runner(bench_model: BenchModel):
-    """A TensorRT engine of ``model.onnx``; raises FormatUnavailable where TensorRT or the file is missing."""
+    """TensorRT is reported, never timed here: no machine of this project can install it, so engine
+    timing is left to `trtexec` on the target (build_engine.sh, written by `usad export --format engine`)."""
     try:
         import tensorrt  # noqa: F401
     except ImportError as err:
         raise FormatUnavailable("tensorrt is not importable here (pip install usad-edge[tensorrt])") from err
-    path = bench_model.file_for("tensorrt")
-    if path is None or not path.is_file():
-        raise FormatUnavailable("no model.onnx to build an engine from (run `usad export`)")
-    try:
-        from usad.export.tensorrt import EngineRunner
-    except ImportError as err:
-        raise FormatUnavailable("usad.export.tensorrt has no EngineRunner yet") from err
-    return EngineRunner(path)
+    raise FormatUnavailable("engine timing is not implemented: use trtexec from build_engine.sh on the target")
 
 
 def make_runner(fmt: str, bench_model: BenchModel, threads: int | None):
