@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from usad.bench.embeddings import extract
 from usad.bench.encoders import load_encoder
 from usad.bench.probe import run_probe
 from usad.bench.report import write_markdown, write_plot
-
 from usad.data.tasks import TASKS, build_tasks, clip_path
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from rich.progress import Progress
-from usad.bench.encoders import BenchEncoder
 
 from usad.audio import MIN_SAMPLES, SAMPLE_RATE
+from usad.bench.encoders import BenchEncoder
 from usad.data.tasks import clip_path
 
 FRAME_PROBE_HOP = 0.08

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from usad.config import SAMPLE_RATE
+
 
 def _timings(runners: dict, rounds: int, warmup: int) -> dict[str, list[float]]:
     for run in runners.values():
@@ -50,11 +52,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     import onnxruntime as ort
     import torch
-    from usad.export.onnx_export import export_onnx
-    from usad.quantize import quantize_guarded
 
+    from usad.export.onnx_export import export_onnx
     from usad.model import create_model
     from usad.modeldir import load
+    from usad.quantize import quantize_guarded
 
     torch.set_num_threads(args.threads)
     model = load(args.model_dir) if args.model_dir else create_model(args.preset).eval()
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = args.threads, 1
         sessions = {p: ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for p in (fp32, int8)}
-        samples = int(args.seconds * 16_000)
+        samples = int(args.seconds * SAMPLE_RATE)
         wave = (np.random.default_rng(0).standard_normal((1, samples)) * 0.1).astype(np.float32)
         lengths = np.array([samples], dtype=np.int64)
         feed = {"waveforms": wave, "lengths": lengths}

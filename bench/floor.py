@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from usad.config import SAMPLE_RATE
+
 # (M, K, N): a large square GEMM (peak rate) and encoder-shaped ones (10 s at 50 Hz, FFN in and out).
 SQUARE = (1024, 1024, 1024)
 
@@ -111,7 +113,7 @@ def count_flops(model: torch.nn.Module, seconds: float, batch: int = 1, device: 
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    wave = torch.zeros(1, int(seconds * 16_000), device=device)
+    wave = torch.zeros(1, int(seconds * SAMPLE_RATE), device=device)
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         model(wave)
     return float(counter.get_total_flops()) * batch

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from usad.bench.floor import count_flops, encoder_gemm_shapes, gemm_rate, ort_int8_gemm_rate
 from usad.bench.runners import CPU_FORMATS, CUDA_FORMATS, PRECISION, BenchModel, FormatUnavailable, make_runner
+from usad.config import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 

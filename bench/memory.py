@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from usad.config import SAMPLE_RATE
+
 ONNX_FILES = {"onnx-fp32": "model.onnx", "onnx-int8": "model.int8.onnx"}
 
 
@@ -42,7 +44,7 @@ def _probe(fmt: str, spec: str, seconds: float, batch: int, threads: int | None)
     import numpy as np
 
     baseline = _status_mb("VmRSS")
-    waves = (np.random.default_rng(0).standard_normal((batch, int(seconds * 16_000))) * 0.1).astype(np.float32)
+    waves = (np.random.default_rng(0).standard_normal((batch, int(seconds * SAMPLE_RATE))) * 0.1).astype(np.float32)
     lengths = np.full(batch, waves.shape[1], dtype=np.int64)
     if fmt in ONNX_FILES:
         from usad.bench.onnx_session import cpu_session  # onnxruntime only
@@ -53,6 +55,7 @@ def _probe(fmt: str, spec: str, seconds: float, batch: int, threads: int | None)
         call = lambda: runner.run(None, inputs)  # noqa: E731
     else:
         import torch
+
         from usad.bench.runners import BenchModel, make_runner
 
         if threads:

@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.flop_counter import FlopCounterMode
 
+from usad.config import SAMPLE_RATE
 from usad.distill.config import load_config
 from usad.distill.trainer import Distiller, Trainer
 from usad.model import create_model
@@ -102,7 +103,7 @@ def run(config: dict, steps: int, warmup: int, profile: bool = False) -> dict:
         student_flops, teacher_flops = flops(batch.waveforms, batch.lengths)
         step_s = stats["teacher_s"] + stats["student_s"]  # the trainer prepares data on a thread meanwhile
         rows.append({"data_s": t1 - t0, "teacher_s": stats["teacher_s"], "student_s": stats["student_s"],
-                     "step_s": step_s, "audio_s": float(batch.lengths.sum()) / 16_000,
+                     "step_s": step_s, "audio_s": float(batch.lengths.sum()) / SAMPLE_RATE,
                      "student_flops": student_flops, "teacher_flops": teacher_flops})
     if profile:
         rows_profile = profile_steps(trainer)

@@ -18,12 +18,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from usad.config import SAMPLE_RATE
 from usad.model import UsadEncoder
 
 INPUT_NAMES = ("waveforms", "lengths")
 LEGACY_OPSET = 17
 DEFAULT_OPSET = 18
-MAX_EXPORT_SAMPLES = 16_000 * 3600  # the dynamic length axis' upper bound: one hour
+MAX_EXPORT_SAMPLES = SAMPLE_RATE * 3600  # the dynamic length axis' upper bound: one hour
 
 
 class ExportError(RuntimeError):
@@ -101,7 +102,7 @@ def export_onnx(model: UsadEncoder, path: str | Path, opset: int = DEFAULT_OPSET
     wrapper = ExportWrapper(model, layers, pooled).eval()
     names = output_names(pooled)
     # Two clips of different length so the exporters see a real padded batch.
-    example = (torch.randn(2, 16_000 * 2) * 0.1, torch.tensor([16_000 * 2, 16_000 + 4_321]))
+    example = (torch.randn(2, SAMPLE_RATE * 2) * 0.1, torch.tensor([SAMPLE_RATE * 2, SAMPLE_RATE + 4_321]))
     tmp = path.with_name(path.name + ".tmp")
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notices
     with torch.no_grad(), warnings.catch_warnings():
@@ -126,6 +127,7 @@ def export_onnx(model: UsadEncoder, path: str | Path, opset: int = DEFAULT_OPSET
 def _write_metadata(path: Path, model: UsadEncoder, layers: list[int], pooled: bool, opset: int,
                     extra: dict) -> None:
     import onnx
+
     from usad.export.graph import canonical_gelu
 
     proto = onnx.load(path)

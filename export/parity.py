@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from usad.config import SAMPLE_RATE
 from usad.model import UsadEncoder
 
 PARITY_SECONDS = (1.0, 3.7, 10.0, 30.0)
@@ -50,7 +51,7 @@ def parity_inputs(seconds: tuple[float, ...], audio: np.ndarray | None = None,
     rng = np.random.default_rng(seed)
     clips = []
     for s in seconds:
-        n = int(round(s * 16_000))
+        n = int(round(s * SAMPLE_RATE))
         if audio is not None and audio.size:
             clip = np.resize(audio, n).astype(np.float32)  # tile short audio up to length
         else:
@@ -70,6 +71,7 @@ def check_parity(model: UsadEncoder, onnx_path: str | Path, layers: list[int], p
                  threads: int | None = None) -> list[ParityCase]:
     """Run torch and ONNX Runtime on the same inputs; figures per case."""
     import onnxruntime as ort
+
     from usad.export.onnx_export import ExportWrapper
 
     options = ort.SessionOptions()

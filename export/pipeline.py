@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
 from usad.export.onnx_export import DEFAULT_OPSET, ExportError, export_onnx, resolve_layers
 from usad.export.parity import COSINE_TOLERANCE, MAX_ABS_TOLERANCE, PARITY_SECONDS, check_parity, parity_report
 

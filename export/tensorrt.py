@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
 from usad.export.graph import QUANTIZABLE_OPS
 from usad.export.pipeline import onnx_file_names
 from usad.export.trt_operators import check_operators

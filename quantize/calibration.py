@@ -15,6 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from usad.audio import AudioError, load_audio, to_mono_16k
+from usad.config import SAMPLE_RATE
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au"}
 ENV_DEFAULT = "USAD_CALIBRATION_AUDIO"
@@ -95,7 +96,7 @@ def _stream(sources: list[AudioSource]) -> Iterator[np.ndarray]:
 
 def cut_crops(sources: list[AudioSource], seconds: float, count: int) -> list[np.ndarray]:
     """``count`` crops of exactly ``seconds``, concatenating consecutive short recordings."""
-    size = int(round(seconds * 16_000))
+    size = int(round(seconds * SAMPLE_RATE))
     crops, buffer = [], np.zeros(0, dtype=np.float32)
     for audio in _stream(sources):
         buffer = np.concatenate([buffer, audio])

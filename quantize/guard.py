@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+
 from usad.export.graph import graph_roles
 from usad.quantize.calibration import calibration_and_heldout
 from usad.quantize.sensitivity import leave_one_in

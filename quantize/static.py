@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+
 from usad.export.graph import QUANTIZABLE_OPS, ensure_node_names, graph_roles
 
 ACTIVATIONS = {

@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
 
     import torch
-    from usad.export.pipeline import export_model_dir
 
+    from usad.export.pipeline import export_model_dir
     from usad.model import create_model
     from usad.modeldir import CONFIG_FILE, save
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from usad.config import SAMPLE_RATE
+
 CLIPS = [
     "fsdd/recordings/0_george_0.flac",
     "fsdd/recordings/7_jackson_32.flac",
@@ -31,7 +33,7 @@ def make_inputs(shared: Path, out: Path) -> None:
 
     tensors = {}
     for i, rel in enumerate(CLIPS):
-        wave = load_audio(shared / "data" / rel)[: int(16_000 * MAX_SECONDS)]
+        wave = load_audio(shared / "data" / rel)[: int(SAMPLE_RATE * MAX_SECONDS)]
         tensors[f"wave_{i}"] = wave
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, out, metadata={"clips": ",".join(CLIPS)})
@@ -50,7 +52,7 @@ def make_reference(inputs: Path, out: Path) -> None:
             wave = f.get_tensor(key).double()
             wave = wave - wave.mean()
             fbank = torchaudio.compliance.kaldi.fbank(
-                wave[None].float(), htk_compat=True, sample_frequency=16000, use_energy=False,
+                wave[None].float(), htk_compat=True, sample_frequency=SAMPLE_RATE, use_energy=False,
                 window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10, frame_length=25,
             )
             tensors[key] = f.get_tensor(key)

@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
+
 from usad.bench import encoders
 from usad.bench.accuracy import run_accuracy
-
 from usad.data.tasks import build_tasks
 
 SHARED = Path("../shared")

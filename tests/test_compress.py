@@ -151,7 +151,6 @@ def trained_teacher(tmp_path_factory):
 @needs_shared
 def test_compress_lowers_loss_and_keeps_t1_above_chance(trained_teacher):
     from usad.bench.accuracy import run_accuracy
-
     from usad.data.sources import SourcePaths
     from usad.data.tasks import build_tasks
 

@@ -4,9 +4,9 @@ reference row, the frontier, and the files it writes."""
 import json
 
 import pytest
-from usad.bench.pareto import frontier, pareto_report
 
 import usad
+from usad.bench.pareto import frontier, pareto_report
 from usad.model import create_model
 
 

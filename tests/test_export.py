@@ -7,12 +7,12 @@ import pytest
 import torch
 from test_export_fixtures import calibration_audio, exported_dir, tiny_dir, work_dir
 from typer.testing import CliRunner
-from usad.export.onnx_export import ExportError, export_onnx
-from usad.export.parity import check_parity, parity_report
-from usad.export.pipeline import export_model_dir
 
 import usad
 from usad.cli import app
+from usad.export.onnx_export import ExportError, export_onnx
+from usad.export.parity import check_parity, parity_report
+from usad.export.pipeline import export_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from usad.features import KaldiFbank, num_frames
+from usad.config import fbank_frames
+from usad.features import KaldiFbank
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fbank_kaldi.safetensors"
 
@@ -39,7 +40,7 @@ def test_fbank_batched_equals_single():
 
 
 def test_num_frames_follows_kaldi_snip_edges():
-    assert num_frames(torch.tensor([399, 400, 559, 560, 16000])).tolist() == [0, 1, 1, 2, 98]
+    assert fbank_frames(torch.tensor([399, 400, 559, 560, 16000])).tolist() == [0, 1, 1, 2, 98]
 
 
 def test_fbank_stays_float32_under_bf16_autocast():

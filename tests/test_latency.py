@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
+
+import usad
 from usad.bench.floor import count_flops, gemm_rate, ort_int8_gemm_rate
 from usad.bench.latency import Grid, run_latency, summarize, time_cell
 from usad.bench.memory import measure_peak_rss
 from usad.bench.runners import BenchModel, FormatUnavailable, make_runner
-
-import usad
 from usad.cli import app
 
 # A few-layer encoder that times in milliseconds, so the ordering checks are cheap.

@@ -3,6 +3,7 @@ near chance on noise, and gives a CI around the score."""
 
 import numpy as np
 import pytest
+
 from usad.bench.probe import bootstrap_ci, run_probe
 
 

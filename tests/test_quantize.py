@@ -4,6 +4,7 @@ import numpy as np
 import onnx
 import pytest
 from test_export_fixtures import calibration_audio, exported_dir
+
 from usad.export.graph import graph_roles
 from usad.quantize import CalibrationError, QuantizationRefused, calibration_and_heldout, quantize_guarded
 from usad.quantize.calibration import list_sources

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from usad.bench.combined_report import (
     build_report,
     check_targets,

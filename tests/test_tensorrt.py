@@ -4,6 +4,7 @@ import subprocess
 import onnx
 import pytest
 from test_export_fixtures import exported_dir
+
 from usad.export.tensorrt import check_qdq_rules, to_trt_qdq
 from usad.export.trt_operators import TRT_8_5, TRT_10, check_operators
 

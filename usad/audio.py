@@ -12,8 +12,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-SAMPLE_RATE = 16_000
-MIN_SAMPLES = 400  # one 25 ms fbank frame; shorter non-empty clips are zero-padded to it
+from usad.config import FRAME_LENGTH, SAMPLE_RATE
+
+MIN_SAMPLES = FRAME_LENGTH  # one fbank window; shorter non-empty clips are zero-padded to it
 
 
 class AudioError(ValueError):

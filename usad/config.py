@@ -5,9 +5,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-SAMPLE_RATE = 16_000
-FBANK_HOP = 160  # 10 ms: the fbank runs at 100 Hz
+SAMPLE_RATE = 16_000  # every stage works on 16 kHz mono
+FRAME_LENGTH = 400  # one 25 ms fbank window; the shortest audio an encoder takes
+FRAME_SHIFT = 160  # the fbank hop, 10 ms: the fbank runs at 100 Hz
 FORMAT_VERSION = 1
+
+
+def fbank_frames(samples):
+    """Kaldi fbank frames (snip_edges) of ``samples``: an int, numpy array or torch tensor; 0 below one window."""
+    frames = (samples - FRAME_LENGTH) // FRAME_SHIFT + 1
+    return frames * (frames > 0)
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,23 @@ class EncoderConfig:
     @property
     def time_stride(self) -> int:
         """Fbank frames (100 Hz) per encoder frame."""
-        return SAMPLE_RATE // FBANK_HOP // self.frame_rate
+        return SAMPLE_RATE // FRAME_SHIFT // self.frame_rate
+
+    @property
+    def subsampler_strides(self) -> tuple[int, int]:
+        """Time strides of the subsampler's two convolutions (kernel 3, padding 1)."""
+        return 2, self.time_stride // 2
 
     @property
     def samples_per_frame(self) -> int:
         return SAMPLE_RATE // self.frame_rate
+
+    def num_frames(self, samples):
+        """Encoder frames for clips of ``samples`` (int, numpy array or torch tensor)."""
+        frames = fbank_frames(samples)
+        for stride in self.subsampler_strides:
+            frames = (frames - 1) // stride + 1
+        return frames * (frames > 0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -15,6 +15,7 @@ import numpy as np
 
 from usad.audio import AudioError, audio_duration, iter_audio_blocks, load_audio
 from usad.chunking import FrameAccumulator, iter_windows
+from usad.config import SAMPLE_RATE
 
 
 class TorchBackend:
@@ -76,15 +77,15 @@ def _finish(acc: FrameAccumulator, pool: str) -> np.ndarray:
 def _embed_long(backend, path: str, layers, pool: str, chunk_seconds: float, context_seconds: float,
                 batch_windows: int) -> tuple[np.ndarray, float]:
     hop = backend.hop
-    chunk = int(chunk_seconds * 16_000) // hop * hop
-    context = max(hop, int(context_seconds * 16_000) // hop * hop)
+    chunk = int(chunk_seconds * SAMPLE_RATE) // hop * hop
+    context = max(hop, int(context_seconds * SAMPLE_RATE) // hop * hop)
     acc = FrameAccumulator(keep_frames=pool == "none")
     seconds = 0.0
 
     def blocks():
         nonlocal seconds
         for block in iter_audio_blocks(path, block_seconds=chunk_seconds):
-            seconds += len(block) / 16_000
+            seconds += len(block) / SAMPLE_RATE
             yield block
 
     pending = []
@@ -149,9 +150,9 @@ def embed_files(
             acc = FrameAccumulator(keep_frames=pool == "none")
             acc.add(_select(hidden[:, i, : int(frames[i])], layers))
             result.embeddings[path] = _finish(acc, pool)
-            result.seconds += len(audio) / 16_000
+            result.seconds += len(audio) / SAMPLE_RATE
             if on_progress:
-                on_progress(path, len(audio) / 16_000)
+                on_progress(path, len(audio) / SAMPLE_RATE)
         batch.clear()
 
     for path in short:
@@ -160,7 +161,7 @@ def embed_files(
         except AudioError as err:
             result.errors[path] = str(err)
             continue
-        if batch and (len(batch) + 1) * len(audio) / 16_000 > batch_seconds:
+        if batch and (len(batch) + 1) * len(audio) / SAMPLE_RATE > batch_seconds:
             flush()
         batch.append((path, audio))
     if batch:

@@ -18,19 +18,14 @@ import math
 import torch
 from torch import Tensor, nn
 
-FRAME_LENGTH = 400  # 25 ms at 16 kHz
-FRAME_SHIFT = 160  # 10 ms
+from usad.config import FRAME_LENGTH, FRAME_SHIFT, SAMPLE_RATE, fbank_frames
+
 FFT_SIZE = 512  # Kaldi pads the frame to the next power of two
 PREEMPHASIS = 0.97
 LOW_FREQ = 20.0
 LOG_FLOOR = torch.finfo(torch.float32).eps
 NORM_MEAN = -4.268
 NORM_STD = 4.569
-
-
-def num_frames(lengths: Tensor) -> Tensor:
-    """Frames Kaldi produces for ``lengths`` samples with snip_edges=True (0 if shorter than a frame)."""
-    return torch.clamp((lengths - FRAME_LENGTH) // FRAME_SHIFT + 1, min=0)
 
 
 def _frame_to_spectrum_basis() -> Tensor:
@@ -55,7 +50,7 @@ def _mel(freq: Tensor) -> Tensor:
     return 1127.0 * torch.log1p(freq / 700.0)
 
 
-def kaldi_mel_banks(n_mels: int, sample_rate: int = 16_000) -> Tensor:
+def kaldi_mel_banks(n_mels: int, sample_rate: int = SAMPLE_RATE) -> Tensor:
     """(n_mels, FFT_SIZE // 2 + 1) float64 triangular filters as in Kaldi's MelBanks (no VTLN)."""
     n_fft_bins = FFT_SIZE // 2
     mel_low, mel_high = _mel(torch.tensor(LOW_FREQ)), _mel(torch.tensor(sample_rate / 2))
@@ -97,6 +92,6 @@ class KaldiFbank(nn.Module):
         power = real * real + imag * imag
         logmel = torch.log(torch.clamp(power @ self.mel_banks, min=LOG_FLOOR))
         features = (logmel - NORM_MEAN) / (2 * NORM_STD)
-        frames = num_frames(lengths)
+        frames = fbank_frames(lengths)
         frame_valid = torch.arange(features.shape[1], device=features.device)[None, :] < frames[:, None]
         return features * frame_valid[..., None].to(features.dtype), frames

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from usad.config import EncoderConfig, get_preset
-from usad.features import FRAME_LENGTH, KaldiFbank
+from usad.config import FRAME_LENGTH, SAMPLE_RATE, EncoderConfig, get_preset
+from usad.features import KaldiFbank
 
 
 @dataclass
@@ -35,7 +35,7 @@ def _masked(x: Tensor, mask: Tensor) -> Tensor:
     return x * mask[:, None, None, :].to(x.dtype)
 
 
-def _conv_frames(frames: Tensor, stride: int) -> Tensor:
+def conv_frames(frames: Tensor, stride: int) -> Tensor:
     """Output frames of a kernel-3, padding-1 convolution with this stride."""
     return (frames - 1) // stride + 1
 
@@ -46,7 +46,7 @@ class ConvSubsampler(nn.Module):
     def __init__(self, config: EncoderConfig):
         super().__init__()
         channels, kernel_f = config.subsampler_channels, config.subsampler_freq_kernel
-        self.strides = (2, config.time_stride // 2)
+        self.strides = config.subsampler_strides
         self.conv1 = nn.Conv2d(
             1, channels, (kernel_f, 3), stride=(config.subsampler_freq_stride, self.strides[0]), padding=(0, 1)
         )
@@ -59,7 +59,7 @@ class ConvSubsampler(nn.Module):
         # Convolutions run over (freq, time) with time last, the layout ONNX targets like best.
         x = fbank.transpose(1, 2)[:, None]  # (B, 1, n_mels, F)
         for conv, stride in ((self.conv1, self.strides[0]), (self.conv2, self.strides[1])):
-            frames = _conv_frames(frames, stride)
+            frames = conv_frames(frames, stride)
             x = F.gelu(conv(x))
             mask = torch.arange(x.shape[-1], device=x.device)[None, :] < frames[:, None]
             x = _masked(x, mask)
@@ -182,16 +182,13 @@ class UsadEncoder(nn.Module):
 
     def num_frames(self, lengths: Tensor) -> Tensor:
         """Encoder frames for clips of ``lengths`` samples."""
-        frames = (lengths - FRAME_LENGTH) // 160 + 1
-        for stride in self.subsampler.strides:
-            frames = _conv_frames(frames, stride)
-        return frames.clamp(min=0)
+        return self.config.num_frames(lengths)
 
     def gflops_per_second(self) -> float:
         """Multiply-adds x 2 for one second of audio, counted by the torch FLOP counter."""
         from torch.utils.flop_counter import FlopCounterMode
 
-        wave = torch.zeros(1, 16_000 * 10, device=next(self.parameters()).device)
+        wave = torch.zeros(1, SAMPLE_RATE * 10, device=next(self.parameters()).device)
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             self(wave)
         return counter.get_total_flops() / 10 / 1e9

@@ -14,7 +14,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from usad.config import FORMAT_VERSION, EncoderConfig
+from usad.config import FORMAT_VERSION, SAMPLE_RATE, EncoderConfig
 from usad.model import UsadEncoder, count_parameters
 
 CONFIG_FILE = "config.json"
@@ -112,7 +112,7 @@ def save(model: UsadEncoder, directory: str | Path, extra: dict | None = None) -
         "variant": model.config.name,
         "frame_rate": model.config.frame_rate,
         "parameters": count_parameters(model),
-        "frontend": {"sample_rate": 16_000, "fbank": "kaldi", "n_mels": model.config.n_mels,
+        "frontend": {"sample_rate": SAMPLE_RATE, "fbank": "kaldi", "n_mels": model.config.n_mels,
                      "frame_length_ms": 25, "frame_shift_ms": 10, "norm_mean": -4.268, "norm_std": 4.569},
         **(extra or {}),
     }

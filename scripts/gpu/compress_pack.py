@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from usad.audio import AudioError, load_audio
+from usad.config import SAMPLE_RATE
 from usad.data import sources as src
 from usad.data.shards import ShardWriter, encode_opus
 from usad.data.splits import corpus_allows
@@ -28,11 +29,11 @@ def write(items, domain: str, source: str, writer: ShardWriter, max_seconds: flo
     total = 0.0
     for item in items:
         try:
-            audio = load_audio(item.path, max_seconds=60)[: int(max_seconds * 16_000)]
+            audio = load_audio(item.path, max_seconds=60)[: int(max_seconds * SAMPLE_RATE)]
         except AudioError as err:
             print(f"skipped: {err}")
             continue
-        seconds = audio.size / 16_000
+        seconds = audio.size / SAMPLE_RATE
         meta = {"domain": domain, "source": source, "seconds": seconds,
                 **{k: v for k, v in item.labels.items() if isinstance(v, (int, str))}}
         writer.write(item.id.replace(":", "_").replace("/", "_").replace(".", "_"), encode_opus(audio), meta)

@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from usad.audio import load_audio
+from usad.config import SAMPLE_RATE
 from usad.data.shards import ShardWriter, encode_opus
 
 
@@ -42,7 +43,7 @@ def pack_teachers(shared: Path, prepared: Path, out: Path) -> None:
 def pack_bench_corpus(shared: Path, out: Path, clips: int = 120, seconds: float = 10.0) -> None:
     files = sorted((shared / "data/gcompris-voices").rglob("*.ogg"))
     writer = ShardWriter(out, prefix="bench", max_bytes=8 * 1024 * 1024)
-    target, buffer, made = int(seconds * 16_000), [], 0
+    target, buffer, made = int(seconds * SAMPLE_RATE), [], 0
     for path in files:
         buffer.append(load_audio(path))
         if sum(len(b) for b in buffer) >= target:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from usad.cli import app
+from usad.config import SAMPLE_RATE
 
 teachers_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect distillation teachers.")
 app.add_typer(teachers_app, name="teachers")
@@ -35,7 +36,7 @@ def info_command(
     from usad.teachers import load_teacher
 
     teacher = load_teacher(spec, trust_remote_code=trust_remote_code)
-    samples = int(seconds * 16_000)
+    samples = int(seconds * SAMPLE_RATE)
     out = teacher(torch.zeros(1, samples), torch.tensor([samples]))
     rate = "clip-level" if out.frame_rate is None else f"{out.frame_rate:.3f} frames/s"
     typer.echo(f"{spec}: {len(out.layers)} layers, {rate}")

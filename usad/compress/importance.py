@@ -14,9 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from usad.config import FBANK_HOP
-from usad.features import FRAME_LENGTH
-from usad.model import UsadEncoder, _conv_frames
+from usad.config import fbank_frames
+from usad.model import UsadEncoder, conv_frames
 
 
 @dataclass
@@ -106,9 +105,8 @@ def measure_importance(model: UsadEncoder, clips: Sequence[np.ndarray], batch_si
             waveforms, lengths = pad_batch(clips[start:start + batch_size])
             waveforms, lengths = waveforms.to(device), lengths.to(device)
             # Valid frames after each subsampler conv and at the encoder rate, for the hooks.
-            fbank_frames = (lengths - FRAME_LENGTH) // FBANK_HOP + 1
-            state["conv1"] = _conv_frames(fbank_frames, model.subsampler.strides[0])
-            state["conv2"] = _conv_frames(state["conv1"], model.subsampler.strides[1])
+            state["conv1"] = conv_frames(fbank_frames(lengths), model.subsampler.strides[0])
+            state["conv2"] = conv_frames(state["conv1"], model.subsampler.strides[1])
             frames = model.num_frames(lengths)
             state["mask"] = torch.arange(int(frames.max()), device=device)[None] < frames[:, None]
             out = model(waveforms, lengths)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import yaml
 
-from usad.config import EncoderConfig, get_preset
+from usad.config import SAMPLE_RATE, EncoderConfig, get_preset
 from usad.data.shards import iter_shard, read_manifest
 
 RECIPE_FILE = "compress_recipe.yaml"
@@ -41,12 +41,13 @@ def calibration_clips(corpus: list[str | Path], count: int = 32, max_seconds: fl
         shards = read_manifest(directory)["shards"]
         clips = []
         for shard in shards:
-            clips.extend(c.audio[: int(max_seconds * 16_000)] for c in iter_shard(Path(directory) / shard["path"], []))
+            clips.extend(c.audio[: int(max_seconds * SAMPLE_RATE)]
+                         for c in iter_shard(Path(directory) / shard["path"], []))
             if len(clips) >= count:
                 break
         per_dir.append(clips)
     mixed = [c for group in zip(*per_dir) for c in group] if len(per_dir) > 1 else per_dir[0]
-    return [c for c in mixed if len(c) >= 16_000 // 10][:count]
+    return [c for c in mixed if len(c) >= SAMPLE_RATE // 10][:count]
 
 
 def build_recipe(teacher_dir: str | Path, student: EncoderConfig, preset: str, config_path: str | Path | None,

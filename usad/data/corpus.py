@@ -75,7 +75,8 @@ def _game(source: str):
     domain = src.GAME_AUDIO[source][0]
 
     def jobs(paths):
-        return _file_jobs(source, domain, src.game_items(paths, source))
+        items = [i for i in src.game_items(paths, source) if corpus_allows(source, i.labels)]
+        return _file_jobs(source, domain, items)
     return jobs
 
 
@@ -129,7 +130,7 @@ def _scenes(paths):
     """Scenes of real events from every training-side sound source (drums and game effects)."""
     pool = [i for i in src.drum_items(paths) if corpus_allows("drum", i.labels)]
     for source in ("wesnoth-sfx", "hedgewars-sfx", "supertuxkart-sfx"):
-        pool += src.game_items(paths, source)
+        pool += [i for i in src.game_items(paths, source) if corpus_allows(source, i.labels)]
     pool = [i for i in pool if sf.info(str(i.path)).duration <= 30]
     if not pool:
         raise RuntimeError("no sound effects installed for scenes (make corpus-deps)")

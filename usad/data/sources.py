@@ -177,6 +177,10 @@ GAME_AUDIO = {  # source name -> (domain, glob patterns under paths.games)
 def game_items(paths: SourcePaths, source: str) -> list[Item]:
     _, patterns = GAME_AUDIO[source]
     files = sorted({p for pattern in patterns for p in paths.games.glob(pattern) if p.is_file()})
-    # Game audio is never task audio, so its path id is token enough (hashing 1 GB would be slow).
-    return [Item(f"{source}:{p.relative_to(paths.games)}", p, (f"{source}:{p.relative_to(paths.games)}",), {})
-            for p in files]
+    # Path ids are token enough for game audio (hashing 1 GB would be slow); a voice's pack is its speaker.
+    items = []
+    for p in files:
+        item_id = f"{source}:{p.relative_to(paths.games)}"
+        labels = {"id": item_id} | ({"pack": p.parent.name} if source == "hedgewars-voices" else {})
+        items.append(Item(item_id, p, (item_id,), labels))
+    return items

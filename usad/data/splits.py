@@ -28,6 +28,22 @@ DRUM_KIT_SPLIT = {"The Black Pearl 1.0": "test", "Millo_MultiLayered2": "test", 
 # test side, the FluidR3 family (FluidR3 GM, FluidR3Mono, MuseScore General) is the training side.
 SOUNDFONT_SPLIT = {"TimGM6mb.sf2": "test"}
 
+# Hedgewars voice packs: real voice actors saying the same ~56 game phrases. The pack is the speaker,
+# so word tasks hold packs out; related packs (Default_*, Russian*) stay on one side. The corpus
+# takes training-side packs only.
+HEDGEWARS_PACK_SPLIT = {"British": "test", "Mobster": "test", "Pirate": "test", "Singer": "test",
+                        "HillBilly": "val", "Surfer": "val"}
+
+# Interference: real recordings mixed into the val/test clips of another domain. A hashed share of the
+# game music and sound effects is reserved as the val and test pools and never enters the corpus;
+# speech interference comes from the held-out sides of the speech tasks.
+INTERFERENCE_FRACTIONS = {"val": 0.05, "test": 0.10}
+GAME_SOURCES = ("wesnoth-music", "hedgewars-music", "supertuxkart-music", "wesnoth-sfx", "hedgewars-sfx",
+                "supertuxkart-sfx")
+
+# music21 collections reserved for tasks (melodies with known pitch); the corpus renders other scores.
+TASK_SCORE_COLLECTIONS = ("essenFolksong", "ryansMammoth")
+
 
 def stable_fraction(key: str) -> float:
     """A deterministic number in [0, 1) for a string, the same on every machine and Python."""
@@ -49,6 +65,18 @@ def soundfont_split(name: str) -> str:
     return SOUNDFONT_SPLIT.get(name, "train")
 
 
+def hedgewars_pack_split(pack: str) -> str:
+    return HEDGEWARS_PACK_SPLIT.get(pack, "train")
+
+
+def interference_split(item_id: str) -> str | None:
+    """"val" / "test" for game audio reserved as interference, None for the rest."""
+    u = stable_fraction(f"interference:{item_id}")
+    if u < INTERFERENCE_FRACTIONS["val"]:
+        return "val"
+    return "test" if u < INTERFERENCE_FRACTIONS["val"] + INTERFERENCE_FRACTIONS["test"] else None
+
+
 def fsdd_split(speaker: str, digit: int) -> str:
     """The stricter side of an FSDD file over T1 (speaker) and T2 (digit): train only if both train."""
     sides = {FSDD_SPEAKER_SPLIT[speaker], FSDD_DIGIT_SPLIT[digit]}
@@ -65,6 +93,10 @@ def corpus_allows(source: str, labels: dict) -> bool:
         return drum_kit_split(labels["kit"]) == "train"
     if source == "soundfont":
         return soundfont_split(labels["soundfont"]) == "train"
+    if source == "hedgewars-voices":
+        return hedgewars_pack_split(labels["pack"]) == "train"
+    if source in GAME_SOURCES:
+        return interference_split(labels["id"]) is None
     return True
 
 

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from usad.config import SAMPLE_RATE
 from usad.distill.data import Batch, BatchSampler, load_corpus
 from usad.distill.logger import TrainLogger
 from usad.distill.objective import DistillObjective, probe_teacher
@@ -154,7 +155,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         t2 = self._clock(timed)
         self.step += 1
-        self.audio_seconds += float(batch.lengths.sum()) / 16_000 * self.world
+        self.audio_seconds += float(batch.lengths.sum()) / SAMPLE_RATE * self.world
         stats = {"loss": loss.detach(), "grad_norm": grad_norm, "lr": lr,
                  **{f"loss/{k}": v.detach() for k, v in per_teacher.items()}}
         if timed:
@@ -205,7 +206,7 @@ class Trainer:
                 data_s = time.perf_counter() - t0
                 log_now = (self.step + 1) % train["log_every"] == 0 or self.step + 1 == train["max_steps"]
                 stats = self.train_step(batch, timed=log_now)
-                logger.advance(self.step, float(batch.lengths.sum()) * self.world / 16_000)
+                logger.advance(self.step, float(batch.lengths.sum()) * self.world / SAMPLE_RATE)
                 if log_now:
                     record = self._reduce(stats) | {"step": self.step, "data_s": data_s,
                                                     "samples_seen": self.step * train["batch_size"],

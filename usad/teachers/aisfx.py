@@ -17,12 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from usad.config import SAMPLE_RATE
 from usad.teachers.base import Teacher, TeacherOutput, frames_mask, load_checked
 
 N_FFT, HOP, N_MELS = 743, 372, 96  # 16 kHz equivalents of 2048 / 1024 at 44.1 kHz
 BLOCK, BLOCK_HOP = 100, 50
 SPEC_MAX = 9.457798957824707  # the package's 'original' min-max normalisation
-POWER_SCALE = (44_100 / 16_000) ** 2
+POWER_SCALE = (44_100 / SAMPLE_RATE) ** 2
 
 
 def aisfx_mel_filters() -> Tensor:
@@ -68,7 +69,7 @@ class EmbeddingNet(nn.Module):
 class AisfxTeacher(Teacher):
     """Layers: the 4 conv blocks' vectors (64, 128, 256, 512-d) per ~2.3 s block, hop ~1.16 s."""
 
-    frame_rate = 16_000 / (HOP * BLOCK_HOP)
+    frame_rate = SAMPLE_RATE / (HOP * BLOCK_HOP)
 
     def __init__(self, path: str | Path):
         super().__init__()

@@ -16,14 +16,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from usad.config import SAMPLE_RATE
 from usad.teachers.base import Teacher, TeacherError, TeacherOutput, frames_mask
 
-SAMPLE_RATE, HOP, WINDOW = 22_050, 256, 43_844
+MODEL_RATE, HOP, WINDOW = 22_050, 256, 43_844
 WINDOW_FRAMES = WINDOW // HOP  # 171 frames start inside one window
 
 
 class BasicPitchTeacher(Teacher):
-    frame_rate = SAMPLE_RATE / HOP
+    frame_rate = MODEL_RATE / HOP
 
     def __init__(self, path: str | Path, threads: int = 0):
         super().__init__()
@@ -55,7 +56,7 @@ class BasicPitchTeacher(Teacher):
         wave = waveforms.detach().float().cpu().numpy()
         per_clip, frames = [], []
         for clip, n in zip(wave, lengths.tolist()):
-            audio = soxr.resample(clip[:n], 16_000, SAMPLE_RATE).astype(np.float32)
+            audio = soxr.resample(clip[:n], SAMPLE_RATE, MODEL_RATE).astype(np.float32)
             count = max(1, -(-len(audio) // HOP))
             windows = -(-count // WINDOW_FRAMES)
             audio = np.pad(audio, (0, windows * WINDOW_FRAMES * HOP + WINDOW - len(audio)))

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from torch import Tensor, nn
 
+from usad.config import SAMPLE_RATE
 from usad.teachers.base import Teacher, TeacherError, TeacherOutput, frames_mask, load_checked
 
 WINDOW = 1024
@@ -70,7 +71,7 @@ class CrepeTeacher(Teacher):
         self.net = Crepe(self.variant)
         load_checked(path, self.net)
         self.hop = hop
-        self.frame_rate = 16_000 / hop
+        self.frame_rate = SAMPLE_RATE / hop
 
     def forward(self, waveforms: Tensor, lengths: Tensor) -> TeacherOutput:
         with torch.no_grad():

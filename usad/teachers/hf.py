@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from usad.config import SAMPLE_RATE
 from usad.teachers.base import Teacher, TeacherError, TeacherOutput, frames_mask
 
 SUPPORTED = ("wavlm", "hubert", "wav2vec2", "data2vec-audio")
@@ -41,7 +42,7 @@ class HFAudioTeacher(Teacher):
         stride = 1
         for s in config.conv_stride:
             stride *= s
-        self.frame_rate = 16_000 / stride
+        self.frame_rate = SAMPLE_RATE / stride
 
     def forward(self, waveforms: Tensor, lengths: Tensor) -> TeacherOutput:
         with torch.no_grad():
@@ -92,5 +93,5 @@ class UsadHubTeacher(Teacher):
                 total = max(p[0].shape[1] for p in per_clip)
                 layers = [torch.cat([F.pad(p[j], (0, 0, 0, total - p[j].shape[1])) for p in per_clip])
                           for j in range(len(per_clip[0]))]
-            frames = torch.clamp(lengths * 50 // 16_000, max=layers[0].shape[1])
+            frames = torch.clamp(lengths * 50 // SAMPLE_RATE, max=layers[0].shape[1])
             return TeacherOutput(layers, self.frame_rate, frames_mask(frames, layers[0].shape[1]))

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from usad.config import SAMPLE_RATE
 from usad.teachers.base import Teacher, TeacherError, TeacherOutput, frames_mask, load_checked
 
 HOP = 160
@@ -65,7 +66,7 @@ class WhisperTeacher(Teacher):
         x = F.gelu(enc.conv1(features.to(self.dtype)))
         x = F.gelu(enc.conv2(x)).transpose(1, 2)
         if x.shape[1] > self.max_frames:
-            raise ValueError(f"Whisper teacher takes at most {self.max_frames * 2 * HOP / 16000:.0f} s of audio")
+            raise ValueError(f"Whisper teacher takes at most {self.max_frames * 2 * HOP / SAMPLE_RATE:.0f} s of audio")
         x = x + enc.embed_positions.weight[: x.shape[1]]
         layers = [x]
         for i, layer in enumerate(enc.layers):
