@@ -25,7 +25,7 @@ import onnxruntime as ort
 from usad.export.graph import graph_roles
 from usad.quantize.calibration import calibration_and_heldout
 from usad.quantize.sensitivity import leave_one_in
-from usad.quantize.static import prepare, quantize_nodes, quantized_nodes
+from usad.quantize.static import crop_feeds, prepare, quantize_nodes, quantized_nodes
 
 DEFAULT_MIN_COSINE = 0.99
 DEFAULT_MIN_RETENTION = 0.99
@@ -90,6 +90,17 @@ def clip_embeddings(session: ort.InferenceSession, crops: Sequence[np.ndarray]) 
     return np.stack(rows)
 
 
+class EncoderIO:
+    """How the guard feeds a graph and reads clip embeddings off it: an encoder's (waveforms, lengths).
+    Another graph (usad.export.streaming's chunk step) brings its own."""
+
+    def calibration_feeds(self, crops: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        return crop_feeds(crops)
+
+    def clip_embeddings(self, session: ort.InferenceSession, crops: Sequence[np.ndarray]) -> np.ndarray:
+        return clip_embeddings(session, crops)
+
+
 def embedding_cosine(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
     """(min over layers of the mean over clips, min over clips and layers) of the cosine."""
     a, b = reference.astype(np.float64), candidate.astype(np.float64)
@@ -114,6 +125,7 @@ def quantize_guarded(
     heldout_crops: int = 12,
     threads: int | None = None,
     tensorrt_path: str | Path | None = None,
+    graph_io: EncoderIO | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> GuardReport:
     """Write a guarded INT8 QDQ model of ``fp32_path`` to ``out_path``; see the module docstring.
@@ -123,8 +135,11 @@ def quantize_guarded(
     ``task_score(onnx_path)`` returns a mean task score; retention is INT8 over float.
     ``tensorrt_path``: also write the same node set with symmetric INT8 activations (TensorRT's
     explicit quantization) there, from the same calibration, its cosine in ``tensorrt_variant``.
-    ``max_exclude_fraction`` 0 disables the exclusion retry.
+    ``max_exclude_fraction`` 0 disables the exclusion retry. ``graph_io``: how to feed the graph and
+    embed crops with it (default ``EncoderIO``).
     """
+    graph_io = graph_io or EncoderIO()
+    embed = graph_io.clip_embeddings
     cal_crops, held_crops = calibration_and_heldout(calibration, crop_seconds, calibration_crops, heldout_crops)
     with tempfile.TemporaryDirectory(prefix="usad-int8-") as work:
         work_dir = Path(work)
@@ -142,14 +157,15 @@ def quantize_guarded(
             kept_float={"fbank": [n for n in roles.fbank if not include_fbank and n not in force_nodes],
                         "attention_matmul": roles.activation_matmul, "user_excluded": list(exclude)},
         )
-        reference = clip_embeddings(_session(float_path, threads), held_crops)
+        reference = embed(_session(float_path, threads), held_crops)
+        cal_feeds = graph_io.calibration_feeds(cal_crops)
         float_task = task_score(str(float_path)) if task_score else None
         cache = work_dir / "calibration.json"
 
         def attempt(excluded: list[str]) -> tuple[Attempt, Path]:
             nodes = [n for n in candidates if n not in excluded] + list(force_nodes)
-            path = quantize_nodes(float_path, work_dir / "int8.onnx", nodes, cal_crops, cache)
-            mean_cos, min_cos = embedding_cosine(reference, clip_embeddings(_session(path, threads), held_crops))
+            path = quantize_nodes(float_path, work_dir / "int8.onnx", nodes, cal_feeds, cache)
+            mean_cos, min_cos = embedding_cosine(reference, embed(_session(path, threads), held_crops))
             retention = task_score(str(path)) / float_task if task_score and float_task else None
             ok = mean_cos >= min_cosine and (retention is None or retention >= min_retention)
             result = Attempt(list(excluded), mean_cos, min_cos, retention, ok)
@@ -163,7 +179,7 @@ def quantize_guarded(
             log(f"below threshold: measuring leave-one-in sensitivity of {len(candidates)} nodes")
 
             def score(model_bytes: bytes) -> float:
-                return embedding_cosine(reference, clip_embeddings(_session(model_bytes, threads), held_crops))[0]
+                return embedding_cosine(reference, embed(_session(model_bytes, threads), held_crops))[0]
 
             report.sensitivity = leave_one_in(float_model, candidates, str(cache), score)
             ranked = list(report.sensitivity)
@@ -183,8 +199,8 @@ def quantize_guarded(
         report.quantized_nodes = quantized_nodes(onnx.load(path))
         if tensorrt_path is not None:
             nodes = [n for n in candidates if n not in result.excluded] + list(force_nodes)
-            trt = quantize_nodes(float_path, work_dir / "int8.tensorrt.onnx", nodes, cal_crops, cache, "tensorrt")
-            cosine = embedding_cosine(reference, clip_embeddings(_session(trt, threads), held_crops))
+            trt = quantize_nodes(float_path, work_dir / "int8.tensorrt.onnx", nodes, cal_feeds, cache, "tensorrt")
+            cosine = embedding_cosine(reference, embed(_session(trt, threads), held_crops))
             shutil.move(str(trt), tensorrt_path)
             report.tensorrt_variant = {"file": Path(tensorrt_path).name, "cosine": cosine[0],
                                        "cosine_min_clip": cosine[1], "activations": "int8 symmetric (zero point 0)"}

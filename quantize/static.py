@@ -26,12 +26,16 @@ ACTIVATIONS = {
 }
 
 
-class CropReader(CalibrationDataReader):
-    """Feeds fixed-length crops one at a time as (waveforms (1, S), lengths (1,))."""
+def crop_feeds(crops: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Fixed-length crops as encoder inputs (waveforms (1, S), lengths (1,)), one feed each."""
+    return [{"waveforms": c[None].astype(np.float32), "lengths": np.array([c.size], dtype=np.int64)} for c in crops]
 
-    def __init__(self, crops: Sequence[np.ndarray]):
-        self.feeds = [{"waveforms": c[None].astype(np.float32), "lengths": np.array([c.size], dtype=np.int64)}
-                      for c in crops]
+
+class FeedReader(CalibrationDataReader):
+    """Feeds calibration inputs one at a time (``crop_feeds``, or a streaming step's captured feeds)."""
+
+    def __init__(self, feeds: Sequence[dict[str, np.ndarray]]):
+        self.feeds = list(feeds)
         self.index = 0
 
     def get_next(self) -> dict | None:
@@ -60,19 +64,20 @@ def prepare(fp32_path: str | Path, work_dir: str | Path) -> Path:
     return out
 
 
-def quantize_nodes(float_path: str | Path, out_path: str | Path, nodes: Sequence[str], crops: Sequence[np.ndarray],
-                   cache_path: str | Path, target: str = "cpu") -> Path:
+def quantize_nodes(float_path: str | Path, out_path: str | Path, nodes: Sequence[str],
+                   feeds: Sequence[dict[str, np.ndarray]], cache_path: str | Path, target: str = "cpu") -> Path:
     """Write a QDQ model of ``float_path`` with exactly ``nodes`` quantized, activations for ``target``
     ("cpu" or "tensorrt", see ``ACTIVATIONS``).
 
-    The first call calibrates on ``crops`` (MinMax) into ``cache_path``; later calls reuse it.
+    The first call calibrates on ``feeds`` (MinMax; ``crop_feeds`` for an encoder) into ``cache_path``;
+    later calls reuse it.
     """
     activation_type, extra_options = ACTIVATIONS[target]
     if not nodes:
         raise ValueError("no nodes to quantize")
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs "consider pre-processing" per call
     quantize_static(
-        str(float_path), str(out_path), CropReader(crops), quant_format=QuantFormat.QDQ,
+        str(float_path), str(out_path), FeedReader(feeds), quant_format=QuantFormat.QDQ,
         op_types_to_quantize=list(QUANTIZABLE_OPS), per_channel=True, reduce_range=False,
         activation_type=activation_type, weight_type=QuantType.QInt8, nodes_to_quantize=list(nodes),
         calibrate_method=CalibrationMethod.MinMax, extra_options=dict(extra_options),

@@ -44,6 +44,12 @@ class EncoderConfig:
     rope_base: float = 10_000.0
     dropout: float = 0.0
     format_version: int = FORMAT_VERSION
+    # Streaming (0: a full-context encoder). A streaming encoder has causal convolutions and, by
+    # default, chunked attention: each chunk of frames attends to ``stream_left_ms`` of cached past
+    # frames, itself and ``stream_lookahead_ms`` of right-context frames (usad.stream_mask).
+    stream_chunk_ms: int = 0
+    stream_left_ms: int = 0
+    stream_lookahead_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
@@ -54,6 +60,37 @@ class EncoderConfig:
             raise ValueError(f"frame_rate must be 50 or 25 Hz, got {self.frame_rate}")
         if self.dim % self.pos_conv_groups:
             raise ValueError(f"dim {self.dim} is not divisible by pos_conv_groups {self.pos_conv_groups}")
+        self._check_streaming()
+
+    def _check_streaming(self) -> None:
+        frame_ms = 1000 // self.frame_rate
+        fields = {"stream_chunk_ms": self.stream_chunk_ms, "stream_left_ms": self.stream_left_ms,
+                  "stream_lookahead_ms": self.stream_lookahead_ms}
+        bad = [f"{k}={v}" for k, v in fields.items() if v < 0 or v % frame_ms]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: streaming spans must be >= 0 and multiples of one "
+                             f"{frame_ms} ms frame at {self.frame_rate} Hz")
+        if not self.streaming and (self.stream_left_ms or self.stream_lookahead_ms):
+            raise ValueError("stream_left_ms / stream_lookahead_ms need stream_chunk_ms > 0")
+        if self.streaming and not self.stream_left_ms:
+            raise ValueError("a streaming encoder needs stream_left_ms > 0 (its key/value cache)")
+
+    @property
+    def streaming(self) -> bool:
+        """Causal convolutions and chunked attention (``stream_chunk_ms`` > 0)."""
+        return self.stream_chunk_ms > 0
+
+    @property
+    def chunk_frames(self) -> int:
+        return self.stream_chunk_ms * self.frame_rate // 1000
+
+    @property
+    def left_frames(self) -> int:
+        return self.stream_left_ms * self.frame_rate // 1000
+
+    @property
+    def lookahead_frames(self) -> int:
+        return self.stream_lookahead_ms * self.frame_rate // 1000
 
     @property
     def time_stride(self) -> int:
@@ -77,7 +114,12 @@ class EncoderConfig:
         return frames * (frames > 0)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """All fields; the streaming ones only when set, so full-context configs stay as they were."""
+        data = dataclasses.asdict(self)
+        if not self.streaming:
+            for name in ("stream_chunk_ms", "stream_left_ms", "stream_lookahead_ms"):
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> EncoderConfig:
@@ -110,6 +152,17 @@ _PRESETS: dict[str, EncoderConfig] = {
         name="usad-nano-25hz", dim=192, depth=4, heads=3, subsampler_channels=16,
         subsampler_freq_stride=2, pos_conv_layers=2, frame_rate=25,
     ),
+}
+
+# Streaming usad-tiny: the same weight shapes, so the full-context usad-tiny initialises it and
+# teaches it (configs/compress-stream.yaml). 4 s of cached left context; (chunk, look-ahead) ms:
+# the first spends a 335 ms latency budget on the chunk, the second on chunk + look-ahead, the
+# third halves it (usad.streaming.algorithmic_latency_ms).
+_PRESETS |= {
+    name: dataclasses.replace(_PRESETS["usad-tiny"], name=name, stream_chunk_ms=chunk, stream_left_ms=4000,
+                              stream_lookahead_ms=lookahead)
+    for name, chunk, lookahead in (("usad-tiny-stream", 320, 0), ("usad-tiny-stream-160-la160", 160, 160),
+                                   ("usad-tiny-stream-160", 160, 0))
 }
 
 

@@ -76,22 +76,29 @@ class KaldiFbank(nn.Module):
         self.register_buffer("spectrum_basis", basis.float()[:, None, :], persistent=False)
         self.register_buffer("mel_banks", kaldi_mel_banks(n_mels).float().T, persistent=False)
 
-    def forward(self, waveforms: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, waveforms: Tensor, lengths: Tensor, remove_mean: bool = True) -> tuple[Tensor, Tensor]:
+        """``remove_mean`` False (streaming encoders): no per-utterance mean removal, which is not causal;
+        the per-frame DC removal inside the basis makes it a no-op up to float rounding."""
         # Under bf16 autocast the DFT conv and the log would run in bf16: the power spectrum's
         # dynamic range needs float32, so the fbank always computes in float32.
         if torch.is_autocast_enabled(waveforms.device.type):
             with torch.autocast(waveforms.device.type, enabled=False):
-                return self.forward(waveforms.float(), lengths)
+                return self.forward(waveforms.float(), lengths, remove_mean)
         samples = torch.arange(waveforms.shape[1], device=waveforms.device)
         valid = samples[None, :] < lengths[:, None]
         valid_f = valid.to(waveforms.dtype)
-        mean = (waveforms * valid_f).sum(1, keepdim=True) / lengths[:, None].clamp(min=1).to(waveforms.dtype)
-        centered = (waveforms - mean) * valid_f
-        spectrum = nn.functional.conv1d(centered[:, None, :], self.spectrum_basis, stride=FRAME_SHIFT)
-        real, imag = spectrum.transpose(1, 2).chunk(2, dim=-1)  # (B, T, 257) each
-        power = real * real + imag * imag
-        logmel = torch.log(torch.clamp(power @ self.mel_banks, min=LOG_FLOOR))
-        features = (logmel - NORM_MEAN) / (2 * NORM_STD)
+        if remove_mean:
+            mean = (waveforms * valid_f).sum(1, keepdim=True) / lengths[:, None].clamp(min=1).to(waveforms.dtype)
+            waveforms = waveforms - mean
+        features = self.logmel(waveforms * valid_f)
         frames = fbank_frames(lengths)
         frame_valid = torch.arange(features.shape[1], device=features.device)[None, :] < frames[:, None]
         return features * frame_valid[..., None].to(features.dtype), frames
+
+    def logmel(self, waveforms: Tensor) -> Tensor:
+        """(B, S) float32 -> normalised log-mel (B, (S - 400) // 160 + 1, n_mels) of every whole window."""
+        spectrum = nn.functional.conv1d(waveforms[:, None, :], self.spectrum_basis, stride=FRAME_SHIFT)
+        real, imag = spectrum.transpose(1, 2).chunk(2, dim=-1)  # (B, T, 257) each
+        power = real * real + imag * imag
+        logmel = torch.log(torch.clamp(power @ self.mel_banks, min=LOG_FLOOR))
+        return (logmel - NORM_MEAN) / (2 * NORM_STD)

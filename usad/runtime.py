@@ -148,6 +148,14 @@ class Encoder:
             acc.add(part if chosen is None else part[chosen])
         return acc.mean() if pool == "mean" else acc.frames()
 
+    def stream(self, layers: Sequence[int] | None = (-1,)):
+        """A ``usad.streaming.FrameStream`` over this model dir's streaming export (INT8 when this encoder
+        is INT8): ``push(samples)`` any sizes, frames with timestamps out; ``close()`` at the end."""
+        from usad.streaming import open_stream
+
+        threads = self.session.get_session_options().intra_op_num_threads
+        return open_stream(self.path.parent, threads or None, layers, "int8" if ".int8." in self.path.name else "fp32")
+
     def embed_files(self, paths: Sequence[str | Path], **kwargs):
         """``usad.embed.embed_files`` with this encoder: batching by length, long files chunked."""
         from usad.embed import embed_files

@@ -42,6 +42,9 @@ def embed(
     chunk_seconds: float = typer.Option(30.0, help="Longer files stream through windows of this core size."),
     device: str = typer.Option("cpu", help="Torch device for model dirs without ONNX."),
     threads: int = typer.Option(0, help="CPU threads (0: library default)."),
+    stream: bool = typer.Option(False, "--stream", help="Chunk by chunk through the model's streaming export "
+                                "(`usad export --stream`): one file, or - for raw PCM on stdin."),
+    pcm: str = typer.Option("s16le", help="--stream from stdin: 16 kHz mono s16le or f32le."),
 ) -> None:
     """Embed audio files (any format soundfile reads, any rate or channel count)."""
     from usad.embed import embed_files, open_backend
@@ -49,6 +52,8 @@ def embed(
     model, paths = (inputs[0], inputs[1:]) if _is_model(inputs[0]) else (None, inputs)
     if not paths:
         raise typer.BadParameter("no audio files given")
+    if stream:
+        return _embed_stream(model, paths, _parse_layers(layer), pool, out, threads or None, pcm)
     backend = open_backend(model, device=device, threads=threads or None)
     layers = _parse_layers(layer)
     if layers is not None:
@@ -67,6 +72,33 @@ def embed(
             table.add_row(path, message)
         console.print(table)
         raise typer.Exit(1)
+
+
+def _embed_stream(model: str | None, paths: list[str], layers, pool: str, out: Path, threads, pcm: str) -> None:
+    from usad.audio import AudioError
+    from usad.stream_embed import PCM_FORMATS, embed_stream
+    from usad.streaming import StreamModelError
+
+    if model is None:
+        raise typer.BadParameter("--stream needs a streaming model dir first (the packaged default model is "
+                                 "full-context)")
+    if len(paths) != 1:
+        raise typer.BadParameter(f"--stream takes one source (a file or - for stdin), got {len(paths)}")
+    if pcm not in PCM_FORMATS:
+        raise typer.BadParameter(f"--pcm takes {' or '.join(PCM_FORMATS)}, got {pcm!r}")
+    with Progress(TextColumn("{task.description}"), TextColumn("{task.completed:.1f} s of audio"),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("streaming", total=None)
+        try:
+            result = embed_stream(model, paths[0], layers, pool, pcm, threads,
+                                  on_progress=lambda seconds: progress.update(task, completed=seconds))
+        except (AudioError, FileNotFoundError, StreamModelError, ValueError) as err:
+            console.print(f"[red]{err}", soft_wrap=True)
+            raise typer.Exit(1) from err
+    arrays = {paths[0]: result.embedding} | ({} if result.start is None else {f"{paths[0]}#start": result.start})
+    np.savez(out, **arrays)
+    console.print(f"[green]{result.frames} frames ({result.seconds:.1f} s of audio, algorithmic latency "
+                  f"{result.latency_ms:.0f} ms) -> {out}")
 
 
 @app.command()

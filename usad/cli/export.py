@@ -32,10 +32,13 @@ def export_command(
                                                  "most sensitive first (0: no retry)."),
     tasks: Path = typer.Option(None, help="Task audio built by `usad data tasks`: the INT8 guard then also needs "
                                           ">= 99% mean-task retention (slow: probes both models)."),
+    stream: bool = typer.Option(False, "--stream", help="Also the stateful chunk step of a streaming model "
+                                "(usad-tiny-stream ...): model.stream.onnx, with --int8 model.stream.int8.onnx."),
 ) -> None:
     """Export a model dir to ONNX (parity-checked against torch), optionally INT8 and TensorRT."""
     from usad.export.onnx_export import ExportError
     from usad.export.pipeline import export_model_dir
+    from usad.export.streaming import export_stream_dir
     from usad.modeldir import ModelDirError
     from usad.quantize import CalibrationError, QuantizationRefused
 
@@ -45,13 +48,18 @@ def export_command(
         chosen = None if layers == "all" else [int(x) for x in layers.split(",")]
     except ValueError:
         raise typer.BadParameter(f"--layers takes 'all' or indices like 2,4,-1, got {layers!r}") from None
+    if stream and (pooled or opset < 18):
+        raise typer.BadParameter("--stream exports frames with the dynamo exporter: drop --pooled / --opset 17")
+    quantize_options = {"crop_seconds": crop_seconds, "calibration_crops": calibration_crops,
+                        "heldout_crops": heldout_crops, "max_exclude_fraction": max_exclude}
+    log = lambda message: console.print(message, highlight=False)  # noqa: E731
     try:
+        if stream:  # first: a full-context model fails here at once
+            export_stream_dir(model_dir, int8=int8, layers=chosen, calibration=calibration or None, force=force,
+                              min_cosine=min_cosine, quantize_options=quantize_options, log=log)
         export_model_dir(model_dir, opset=opset, int8=int8, engine=fmt == "engine", layers=chosen, pooled=pooled,
                          calibration=calibration or None, force=force, min_cosine=min_cosine,
-                         quantize_options={"crop_seconds": crop_seconds, "calibration_crops": calibration_crops,
-                                           "heldout_crops": heldout_crops, "max_exclude_fraction": max_exclude},
-                         tasks_dir=tasks,
-                         log=lambda message: console.print(message, highlight=False))
+                         quantize_options=quantize_options, tasks_dir=tasks, log=log)
     except (ExportError, QuantizationRefused, CalibrationError, ModelDirError) as err:
         console.print(f"[red]{err}")
         console.print(f"figures: {model_dir / 'export.json'}")
