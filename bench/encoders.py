@@ -6,6 +6,8 @@ Specs:
   random:PRESET          a randomly initialised UsadEncoder of a preset (seed 0), the other lower bound
   teacher:KIND:PATH      a teacher used as an encoder (usad.teachers.load_teacher spec)
   onnx:PATH / FILE.onnx  an exported encoder through usad.runtime.Encoder (model dir or .onnx file)
+  stream:PATH[:fp32]     a streaming export (model.stream.int8.onnx, or the fp32 one), each clip
+                         streamed chunk by chunk as it would run live (usad.streaming)
 
 Every encoder maps a padded batch (B, S) float32 16 kHz + lengths (B,) to per-layer frame
 features (L, B, T, D) as numpy, real frame counts (B,) and a frame rate; clip-level teachers give
@@ -122,6 +124,31 @@ class OnnxEncoder(BenchEncoder):
         return hidden, np.asarray(frames, np.int64)
 
 
+class StreamEncoder(BenchEncoder):
+    """A streaming export scored the way it runs live: every clip pushed through a fresh stream."""
+
+    def __init__(self, path: Path, precision: str = "int8"):
+        from usad.streaming import find_stream_onnx, open_stream
+
+        file = find_stream_onnx(path, precision) if path.is_dir() else path
+        self.stream = open_stream(file, layers=None)
+        self.name = f"stream:{file.parent.name}/{file.name}"
+        self.fingerprint = _hash_files([file], "stream")
+        self.frame_rate = float(self.stream.config.frame_rate)
+
+    def encode(self, waveforms, lengths):
+        clips = []
+        for wave, length in zip(waveforms, lengths):
+            self.stream.reset()
+            parts = [self.stream.push(wave[:length]), self.stream.close()]
+            clips.append(np.concatenate([p.hidden for p in parts], 1))
+        frames = np.array([c.shape[1] for c in clips], np.int64)
+        hidden = np.zeros((clips[0].shape[0], len(clips), frames.max(), clips[0].shape[2]), np.float32)
+        for i, clip in enumerate(clips):
+            hidden[:, i, : clip.shape[1]] = clip
+        return hidden, frames
+
+
 def load_encoder(spec: str) -> BenchEncoder:
     """Resolve a model spec (see the module docstring); a wrong spec raises ValueError naming it."""
     if spec == "fbank":
@@ -130,6 +157,9 @@ def load_encoder(spec: str) -> BenchEncoder:
         return TorchUsadEncoder.random(spec[len("random:"):])
     if spec.startswith("teacher:"):
         return TeacherEncoder(spec[len("teacher:"):])
+    if spec.startswith("stream:"):
+        path, _, precision = spec[len("stream:"):].partition(":")
+        return StreamEncoder(Path(path), precision or "int8")
     if spec.startswith("onnx:") or spec.endswith(".onnx"):
         return OnnxEncoder(Path(spec.removeprefix("onnx:")))
     path = Path(spec)

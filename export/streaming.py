@@ -157,23 +157,24 @@ class StreamIO(EncoderIO):
 
 
 
-def _real_clips(calibration: Sequence[str | Path] | None) -> tuple[list[np.ndarray], str]:
-    """Real audio cut to ``STREAM_PARITY_SECONDS`` (seeded noise when none is at hand)."""
+def _real_clips(calibration: Sequence[str | Path] | None, seconds: Sequence[float]) -> tuple[list[np.ndarray], str]:
+    """Real audio cut to each of ``seconds`` (seeded noise when none is at hand)."""
     from usad.quantize.calibration import CalibrationError, cut_crops, default_calibration_source, list_sources
 
     try:
         sources = list_sources(list(calibration) if calibration else [default_calibration_source()])
-        audio = cut_crops(sources[:400], max(STREAM_PARITY_SECONDS), 1)[0]
+        audio = cut_crops(sources[:400], max(seconds), 1)[0]
         kind = "real audio"
     except CalibrationError:
-        audio = (np.random.default_rng(0).standard_normal(int(max(STREAM_PARITY_SECONDS) * SAMPLE_RATE)) * 0.1)
+        audio = (np.random.default_rng(0).standard_normal(int(max(seconds) * SAMPLE_RATE)) * 0.1)
         kind = "seeded noise (no audio found)"
-    return [audio[: int(s * SAMPLE_RATE)].astype(np.float32) for s in STREAM_PARITY_SECONDS], kind
+    return [audio[: int(s * SAMPLE_RATE)].astype(np.float32) for s in seconds], kind
 
 
 def export_stream_dir(model_dir: str | Path, int8: bool = False, layers: list[int] | None = None,
                       calibration: Sequence[str | Path] | None = None, force: bool = False,
                       min_cosine: float | None = None, quantize_options: dict | None = None,
+                      parity_seconds: Sequence[float] = STREAM_PARITY_SECONDS,
                       log: Callable[[str], None] = print) -> dict:
     """Write ``model.stream.onnx`` (and the guarded ``model.stream.int8.onnx``) into a streaming model dir.
 
@@ -189,7 +190,7 @@ def export_stream_dir(model_dir: str | Path, int8: bool = False, layers: list[in
     layers = resolve_layers(layers, model.config.depth)
     fp32_path, int8_path = model_dir / STREAM_FILES["fp32"], model_dir / STREAM_FILES["int8"]
     export_stream_onnx(model, fp32_path, layers)
-    clips, kind = _real_clips(calibration)
+    clips, kind = _real_clips(calibration, parity_seconds)
     cases = check_stream_parity(model, fp32_path, layers, clips)
     for case in cases:
         log(f"  stream parity {case.name:>6}: max abs {case.max_abs_error:.2e}, min cosine {case.min_cosine:.7f}")

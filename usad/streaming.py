@@ -7,8 +7,9 @@ on ``close()``, pads the last chunk and keeps only real frames. Memory is consta
 length: the caches have fixed shapes and at most one step of audio waits in the buffer.
 
 Latency of a frame = algorithmic latency (waiting for audio) + compute of its chunk. The
-algorithmic latency of a chunk's first frame is chunk + look-ahead + 15 ms (the last fbank window
-reaches 240 samples past the chunk's last hop); its last frame waits look-ahead + 15 ms.
+algorithmic latency of a chunk's first frame is chunk + look-ahead + 15 ms: a step takes whole
+subsampler strides of fbank frames, and the last one's window ends 240 samples past the chunk's
+last hop; its last frame waits look-ahead + 15 ms.
 
     stream = Encoder("model-dir/").stream()         # numpy + onnxruntime only
     for block in microphone_blocks():                # any sizes, 16 kHz mono float32
@@ -79,11 +80,15 @@ class FrameStream:
 
     def __init__(self, run: StepRunner, state_shapes: dict[str, tuple[int, ...]], config: EncoderConfig,
                  layers: Sequence[int]):
-        self.run, self.config = run, config
+        self.run, self.config, self.state_shapes = run, config, dict(state_shapes)
         self.layers = list(layers)
         self.chunk, self.lookahead = config.chunk_frames, config.lookahead_frames
         self.hop = config.samples_per_frame
-        self.state = {name: np.zeros(shape, np.float32) for name, shape in state_shapes.items()}
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream on the same step (session): zero caches, frame 0 next."""
+        self.state = {name: np.zeros(shape, np.float32) for name, shape in self.state_shapes.items()}
         self.pending = np.zeros(0, np.float32)  # samples not yet given to a step
         self.samples = 0  # pushed so far
         self.steps = 0  # chunk n of the next step
