@@ -75,6 +75,11 @@ def measure_peak_rss(fmt: str, spec: str | Path, seconds: float, batch: int, thr
     """Run the probe in a subprocess; returns its figures, or ``{"error": ...}`` when it failed."""
     command = [sys.executable, "-m", "usad.bench.memory", fmt, str(spec), "--seconds", str(seconds),
                "--batch", str(batch)] + (["--threads", str(threads)] if threads else [])
+    return run_probe(command, timeout)
+
+
+def run_probe(command: list[str], timeout: float) -> dict:
+    """A probe process printing one JSON line last; its figures, or ``{"error": ...}`` when it failed."""
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

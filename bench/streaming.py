@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -116,15 +115,11 @@ def stream_memory(onnx_path: str | Path, seconds: float = MEMORY_SECONDS, thread
 
 def measure_memory(onnx_path: Path, seconds: float, threads: int | None, timeout: float = 3600) -> dict:
     """``stream_memory`` in a fresh process (numpy + onnxruntime only, as deployed)."""
+    from usad.bench.memory import run_probe
+
     command = [sys.executable, "-m", "usad.bench.streaming", str(onnx_path), "--seconds", str(seconds),
                "--threads", str(threads or 0)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"memory run timed out after {timeout:.0f} s"}
-    if done.returncode != 0:
-        return {"error": (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1][:300]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_probe(command, timeout)
 
 
 def run_stream_bench(model_dir: str | Path, formats: Sequence[str] = ("int8", "fp32"), threads: Sequence[int] = (1, 2),

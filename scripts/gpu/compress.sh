@@ -9,6 +9,7 @@
 # Env: FULL (full model dir, required); CORPUS (.gpu/corpus: the shards the full student saw);
 #      ROOT (work folder, runs/compress); VARIANTS (default below); INIT (every-kth);
 #      MINUTES per variant (3.5); STEPS per variant (1500: the schedule's length; MINUTES stops earlier);
+#      CONFIG (the recipe, configs/compress.yaml);
 #      TASKS (optional: built task audio dir, e.g. .gpu/compress-tasks, for a quick retention check).
 # Resumable: a finished variant (ROOT/<variant>/model) is skipped; an interrupted one resumes from its
 # checkpoint. Two variants fit one 10-minute device call; or start it in the background,
@@ -25,6 +26,7 @@ CORPUS=${CORPUS:-.gpu/corpus}
 ROOT=${ROOT:-runs/compress}
 VARIANTS=${VARIANTS:-usad-tiny usad-tiny-25hz usad-nano usad-nano-25hz}
 INIT=${INIT:-every-kth}
+CONFIG=${CONFIG:-configs/compress.yaml}
 MINUTES=${MINUTES:-3.5}
 STEPS=${STEPS:-1500}
 DEST=${OUT:-$ROOT/out}
@@ -36,7 +38,7 @@ for variant in $VARIANTS; do
     if [[ -f $run/model/config.json ]]; then echo "$variant: done before, skipped"; continue; fi
     resume=(); [[ -f $run/checkpoint.pt ]] && resume=(--resume)
     echo "$variant: compressing ($(date -u +%T))"
-    $PY -m usad.compress --teacher "$FULL" --preset "$variant" --init "$INIT" --config configs/compress.yaml \
+    $PY -m usad.compress --teacher "$FULL" --preset "$variant" --init "$INIT" --config "$CONFIG" \
         --out "$run" --set "data.corpus=[$CORPUS]" --set "train.max_minutes=$MINUTES" \
         --set "train.max_steps=$STEPS" "${sets[@]}" "${resume[@]}" 2>&1 | tee -a "$ROOT/$variant.log"
 done
