@@ -42,13 +42,14 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _timed(stream: FrameStream, times: list[float]) -> None:
+def _timed(stream: FrameStream, times: list[tuple[float, float]]) -> None:
+    """Record (wall, process CPU) seconds of every step call of ``stream``."""
     run = stream.run
 
     def timed(feeds):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         outputs = run(feeds)
-        times.append(time.perf_counter() - start)
+        times.append((time.perf_counter() - wall, time.process_time() - cpu))
         return outputs
 
     stream.run = timed
@@ -77,14 +78,15 @@ def time_streams(model_dir: Path, formats: Sequence[str], threads: Sequence[int]
     rows = []
     for (fmt, t), stream in streams.items():
         stream.close()
-        ms = np.asarray(times[(fmt, t)][WARMUP_CHUNKS:]) * 1e3
+        wall, cpu = (np.asarray(column) * 1e3 for column in zip(*times[(fmt, t)][WARMUP_CHUNKS:]))
         latency = stream.latency_ms
         rows.append({"format": fmt, "threads": t, "chunk_ms": stream.config.stream_chunk_ms,
-                     "lookahead_ms": stream.config.stream_lookahead_ms, "chunks": int(ms.size),
-                     "compute_p50_ms": float(np.median(ms)), "compute_p95_ms": float(np.percentile(ms, 95)),
-                     "compute_max_ms": float(ms.max()),
-                     "rtf": float(np.sum(times[(fmt, t)]) / (audio.size / SAMPLE_RATE)),
-                     "algorithmic_latency_ms": latency, "latency_p95_ms": latency + float(np.percentile(ms, 95))})
+                     "lookahead_ms": stream.config.stream_lookahead_ms, "chunks": int(wall.size),
+                     "compute_p50_ms": float(np.median(wall)), "compute_p95_ms": float(np.percentile(wall, 95)),
+                     "compute_max_ms": float(wall.max()),
+                     "cpu_p50_ms": float(np.median(cpu)), "cpu_p95_ms": float(np.percentile(cpu, 95)),
+                     "rtf": float(wall.sum() / 1e3 / ((wall.size * stream.chunk * stream.hop) / SAMPLE_RATE)),
+                     "algorithmic_latency_ms": latency, "latency_p95_ms": latency + float(np.percentile(wall, 95))})
     return rows
 
 
@@ -157,12 +159,15 @@ def stream_markdown(record: dict) -> str:
              f"{record['algorithmic_latency_ms']:.0f} ms. {record['machine']['cpu']} ({record['machine']['cores']} "
              f"cores), load {record['load_before']} before / {record['load_after']} after; "
              f"{record['seconds']:g} s of audio per row, interleaved.", "",
-             "| format | threads | chunks | compute p50 ms | compute p95 ms | max ms | RTF | latency p95 ms |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| format | threads | chunks | compute p50 ms | compute p95 ms | max ms | CPU p50 ms | CPU p95 ms | RTF "
+             "| latency p95 ms |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in record["rows"]:
         lines.append(f"| {r['format']} | {r['threads']} | {r['chunks']} | {r['compute_p50_ms']:.2f} | "
-                     f"{r['compute_p95_ms']:.2f} | {r['compute_max_ms']:.1f} | {r['rtf']:.4f} | "
-                     f"{r['latency_p95_ms']:.0f} |")
+                     f"{r['compute_p95_ms']:.2f} | {r['compute_max_ms']:.1f} | {r['cpu_p50_ms']:.2f} | "
+                     f"{r['cpu_p95_ms']:.2f} | {r['rtf']:.4f} | {r['latency_p95_ms']:.0f} |")
+    lines += ["", "compute: wall time of the step call; CPU: process CPU time of the call (all threads: on a "
+                  "loaded machine the 1-thread CPU figure is the compute a quiet core would need); "
+                  "latency = algorithmic + compute p95."]
     memory = record.get("memory")
     if memory and "error" not in memory:
         lines += ["", f"Memory over {memory['seconds'] / 60:g} min of audio ({Path(memory['file']).name}, fresh "

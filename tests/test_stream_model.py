@@ -135,3 +135,17 @@ def test_streaming_student_trains_under_its_mask(speech):
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert model.pos_encoder.convs[0].weight.grad.abs().sum() > 0
+
+
+def test_padded_batch_gives_each_clip_what_it_gets_alone(speech):
+    model = stream_model("usad-tiny-stream-160-la160")
+    clips = [speech[:40_000], speech[5_000:27_777]]
+    waves = torch.zeros(2, 40_000)
+    waves[0], waves[1, :22_777] = torch.from_numpy(clips[0]), torch.from_numpy(clips[1])
+    with torch.no_grad():
+        batch = model(waves, torch.tensor([40_000, 22_777]))
+        alone = [model(torch.from_numpy(c)[None]) for c in clips]
+    for i, out in enumerate(alone):
+        frames = out.hidden_states[-1].shape[1]
+        assert int(batch.mask[i].sum()) == frames
+        torch.testing.assert_close(batch.hidden_states[-1][i, :frames], out.hidden_states[-1][0], atol=1e-5, rtol=0)
