@@ -1,12 +1,14 @@
 """``usad bench stream``: a streaming export timed chunk by chunk, and its memory over an hour-long stream.
 
 Latency: every (format, threads) pair gets its own stream of the same audio, fed one chunk's worth
-at a time, the pairs interleaved in rotating order per chunk so drifting load hits all alike. Per
-pair: compute per chunk (the step call) p50 / p95 / max after warm-up, real-time factor (all
-compute / audio seconds), and the latency a frame sees: algorithmic (chunk + look-ahead + 15 ms)
-plus compute. Memory: a fresh torch-free process streams an hour of audio through one export and
-samples its resident set every minute of audio; ``flat`` asserts that the last sample is within
-``FLAT_MB`` of the one at five minutes (after the allocator has settled).
+at a time, in rounds of ``ROUND_CHUNKS`` chunks per pair, the pairs in rotating order per round so
+drifting load hits all alike (chunk by chunk interleaving would time every step with the other
+sessions' weights in the caches). Per pair: compute per chunk (the step call) p50 / p95 / max
+without each round's first ``WARMUP_CHUNKS``, real-time factor (compute / audio seconds), and the
+latency a frame sees: algorithmic (chunk + look-ahead + 15 ms) plus compute. Memory: a fresh
+torch-free process streams an hour of audio through one export and samples its resident set every
+minute of audio; ``flat`` asserts that the last sample is within ``FLAT_MB`` of the one at five
+minutes (after the allocator has settled).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from usad.streaming import STREAM_FILES, FrameStream, algorithmic_latency_ms, op
 FLAT_MB = 8.0
 MEMORY_SECONDS = 3600.0
 SAMPLE_EVERY_S = 60.0
-WARMUP_CHUNKS = 5
+ROUND_CHUNKS = 25  # consecutive chunks of one stream per round: a deployment runs one stream, caches warm
+WARMUP_CHUNKS = 2  # dropped at the start of every round
 
 
 class MemoryNotFlat(AssertionError):
@@ -71,14 +74,18 @@ def time_streams(model_dir: Path, formats: Sequence[str], threads: Sequence[int]
     first = next(iter(streams.values()))
     block = first.chunk * first.hop
     audio = _audio(seconds)
-    keys = list(streams)
-    for i, start in enumerate(range(0, audio.size, block)):
-        for key in keys[i % len(keys):] + keys[:i % len(keys)]:
-            streams[key].push(audio[start:start + block])
+    keys, kept = list(streams), {key: [] for key in streams}
+    starts = range(0, audio.size, block)
+    for r, first_chunk in enumerate(range(0, len(starts), ROUND_CHUNKS)):
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            before = len(times[key])
+            for start in starts[first_chunk:first_chunk + ROUND_CHUNKS]:
+                streams[key].push(audio[start:start + block])
+            kept[key] += times[key][before + WARMUP_CHUNKS:]  # the others ran meanwhile: warm up again
     rows = []
     for (fmt, t), stream in streams.items():
         stream.close()
-        wall, cpu = (np.asarray(column) * 1e3 for column in zip(*times[(fmt, t)][WARMUP_CHUNKS:]))
+        wall, cpu = (np.asarray(column) * 1e3 for column in zip(*kept[(fmt, t)]))
         latency = stream.latency_ms
         rows.append({"format": fmt, "threads": t, "chunk_ms": stream.config.stream_chunk_ms,
                      "lookahead_ms": stream.config.stream_lookahead_ms, "chunks": int(wall.size),
