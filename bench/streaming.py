@@ -46,13 +46,13 @@ def _rss_mb() -> float:
 
 
 def _timed(stream: FrameStream, times: list[tuple[float, float]]) -> None:
-    """Record (wall, process CPU) seconds of every step call of ``stream``."""
+    """Record (wall, calling thread CPU) seconds of every step call of ``stream``."""
     run = stream.run
 
     def timed(feeds):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), time.thread_time()
         outputs = run(feeds)
-        times.append((time.perf_counter() - wall, time.process_time() - cpu))
+        times.append((time.perf_counter() - wall, time.thread_time() - cpu))
         return outputs
 
     stream.run = timed
@@ -172,9 +172,9 @@ def stream_markdown(record: dict) -> str:
         lines.append(f"| {r['format']} | {r['threads']} | {r['chunks']} | {r['compute_p50_ms']:.2f} | "
                      f"{r['compute_p95_ms']:.2f} | {r['compute_max_ms']:.1f} | {r['cpu_p50_ms']:.2f} | "
                      f"{r['cpu_p95_ms']:.2f} | {r['rtf']:.4f} | {r['latency_p95_ms']:.0f} |")
-    lines += ["", "compute: wall time of the step call; CPU: process CPU time of the call (all threads: on a "
-                  "loaded machine the 1-thread CPU figure is the compute a quiet core would need); "
-                  "latency = algorithmic + compute p95."]
+    lines += ["", "compute: wall time of the step call; CPU: CPU time of the calling thread in the call (with 1 "
+                  "thread all of the step's compute, what a quiet core would need on a loaded machine; with 2, "
+                  "the worker thread's share is not in it); latency = algorithmic + compute p95."]
     memory = record.get("memory")
     if memory and "error" not in memory:
         lines += ["", f"Memory over {memory['seconds'] / 60:g} min of audio ({Path(memory['file']).name}, fresh "
