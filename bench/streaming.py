@@ -97,6 +97,14 @@ def time_streams(model_dir: Path, formats: Sequence[str], threads: Sequence[int]
     return rows
 
 
+def _consume(out, pooled: np.ndarray | None, frames: int) -> tuple[np.ndarray | None, int]:
+    """Use the frames as an application would: a running sum for the mean embedding."""
+    if not len(out):
+        return pooled, frames
+    total = out.hidden.sum(1, dtype=np.float64)
+    return (total if pooled is None else pooled + total), frames + len(out)
+
+
 def stream_memory(onnx_path: str | Path, seconds: float = MEMORY_SECONDS, threads: int | None = 1,
                   on_minute: Callable[[float, float], None] | None = None) -> dict:
     """RSS (MiB) every ``SAMPLE_EVERY_S`` of audio while ``seconds`` of audio stream through (this process)."""
@@ -107,14 +115,11 @@ def stream_memory(onnx_path: str | Path, seconds: float = MEMORY_SECONDS, thread
     for minute in range(int(np.ceil(seconds / SAMPLE_EVERY_S))):
         audio = _audio(min(SAMPLE_EVERY_S, seconds - minute * SAMPLE_EVERY_S), seed=minute)
         for start in range(0, audio.size, block):
-            out = stream.push(audio[start:start + block])
-            if len(out):  # consume the frames as an application would: a running mean
-                total = out.hidden.sum(1, dtype=np.float64)
-                pooled, frames = (total if pooled is None else pooled + total), frames + len(out)
+            pooled, frames = _consume(stream.push(audio[start:start + block]), pooled, frames)
         samples.append(_rss_mb())
         if on_minute:
             on_minute((minute + 1) * SAMPLE_EVERY_S, samples[-1])
-    stream.close()
+    pooled, frames = _consume(stream.close(), pooled, frames)
     settled = samples[min(4, len(samples) - 1)]
     growth = samples[-1] - settled
     return {"file": str(onnx_path), "seconds": seconds, "frames": frames, "rss_mb": [round(s, 2) for s in samples],

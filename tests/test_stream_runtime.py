@@ -165,3 +165,18 @@ def test_cli_bad_inputs_one_line_and_nonzero_exit(case, stream_dir, shared, tmp_
     assert not (tmp_path / "embeddings.npz").exists()
     if code == 1:
         assert len([line for line in err.splitlines() if line.strip()]) == 1, err
+
+
+def test_stream_bench_rows_and_flat_memory(stream_dir):
+    from usad.bench.streaming import run_stream_bench, stream_markdown
+
+    record = run_stream_bench(stream_dir, threads=(1,), seconds=12.0, memory_seconds=120.0, log=lambda m: None)
+    rows = {r["format"]: r for r in record["rows"]}
+    assert set(rows) == {"int8", "fp32"} and all(r["chunks"] > 50 for r in rows.values())
+    assert all(0 < r["compute_p50_ms"] <= r["compute_p95_ms"] <= r["compute_max_ms"] for r in rows.values())
+    assert rows["int8"]["latency_p95_ms"] > record["algorithmic_latency_ms"] == 335.0
+    memory = record["memory"]
+    assert "error" not in memory, memory
+    assert len(memory["rss_mb"]) == 2 and memory["frames"] == usad.load(stream_dir).config.num_frames(16_000 * 120)
+    assert memory["flat"]
+    assert "| int8 | 1 |" in stream_markdown(record)
