@@ -7,6 +7,7 @@ spec; every row shows retention = score / reference score per task and for the m
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from usad.bench.embeddings import extract
 from usad.bench.encoders import load_encoder
 from usad.bench.probe import run_probe
-from usad.bench.report import write_markdown, write_plot
+from usad.bench.report import accuracy_markdown, write_plot
+from usad.bench.writer import write_report
 from usad.data.tasks import TASKS, build_tasks, clip_path
 
 
@@ -71,11 +73,21 @@ def run_accuracy(models: list[str], out: str | Path, tasks: list[str] | None = N
     info = {n: _task_info(m) for n, m in task_data.items()}
     result = {"reference": reference["model"], "seeds": seeds, "tasks": info,
               "models": rows}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "accuracy.json").write_text(json.dumps(result, indent=1))
-    write_markdown(result, out / "accuracy.md")
-    write_plot(result, out / "accuracy.png")
+    write_report(out, "accuracy", result, accuracy_markdown(result), lambda path: write_plot(result, path))
     return result
+
+
+def task_scorer(audio_dir: str | Path, seeds: int = 3) -> Callable[[str], float]:
+    """``score(onnx_path)``: the mean task score of an ONNX file on the suite built in ``audio_dir`` (the INT8
+    guard's task check, handed to ``usad.export.export_model_dir``)."""
+    import tempfile
+
+    def score(onnx_path: str) -> float:
+        with tempfile.TemporaryDirectory(prefix="usad-guard-tasks-") as out:
+            result = run_accuracy([onnx_path], out, audio_dir=audio_dir, seeds=seeds, build_missing=False)
+        return result["models"][0]["mean"]
+
+    return score
 
 
 def _task_info(manifest: dict) -> dict:

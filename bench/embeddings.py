@@ -18,9 +18,10 @@ from rich.progress import Progress
 from usad.audio import MIN_SAMPLES, SAMPLE_RATE
 from usad.bench.encoders import BenchEncoder
 from usad.data.tasks import clip_path
+from usad.embed import encode_by_length
 
 FRAME_PROBE_HOP = 0.08
-MAX_BATCH_SAMPLES = 16 * 5 * SAMPLE_RATE
+BATCH_SECONDS = 80.0
 _MEMO: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}  # (fingerprint, clip sha256) -> pooled
 
 
@@ -48,18 +49,6 @@ def _load(audio_dir: Path, task: str, row: dict) -> np.ndarray:
     return np.pad(audio, (0, max(0, MIN_SAMPLES - audio.size)))
 
 
-def _batches_of(index: list[int], lengths: list[int]) -> list[list[int]]:
-    """Indices grouped into padded batches of similar length, at most MAX_BATCH_SAMPLES each."""
-    order = sorted(index, key=lambda i: lengths[i])
-    batches, current = [], []
-    for i in order:
-        if current and (len(current) + 1) * lengths[i] > MAX_BATCH_SAMPLES:
-            batches.append(current)
-            current = []
-        current.append(int(i))
-    return batches + ([current] if current else [])
-
-
 def extract(encoder: BenchEncoder, manifest: dict, audio_dir: str | Path, cache_dir: str | Path,
             progress: Progress | None = None) -> dict[str, np.ndarray]:
     """Features of every row of ``manifest`` (loaded from the cache when present)."""
@@ -81,26 +70,19 @@ def extract(encoder: BenchEncoder, manifest: dict, audio_dir: str | Path, cache_
         todo = [i for i in todo if results[i] is None]
     bar = progress.add_task(f"{encoder.name} {task}", total=len(rows), completed=len(rows) - len(todo)) \
         if progress else None
-    for batch in _batches_of(todo, [c.size for c in clips]):
-        size = max(clips[i].size for i in batch)
-        waves = np.zeros((len(batch), size), np.float32)
-        for j, i in enumerate(batch):
-            waves[j, : clips[i].size] = clips[i]
-        lengths = np.array([clips[i].size for i in batch], np.int64)
-        hidden, frames = encoder.encode(waves, lengths)  # (L, B, T, D), (B,)
-        for j, i in enumerate(batch):
-            n = max(int(frames[j]), 1)
-            h = hidden[:, j, :n].astype(np.float32)
-            if frame_task:
-                times = probe_times(clips[i].size / SAMPLE_RATE)
-                index = np.minimum((times * encoder.frame_rate).astype(np.int64), n - 1)
-                results[i] = h[:, index].transpose(1, 0, 2)  # (K, L, D)
-            else:
-                results[i] = (h.mean(1), h.std(1))
-                if rows[i].get("sha256"):
-                    _MEMO[(encoder.fingerprint, rows[i]["sha256"])] = results[i]
+    clips_by_length = ((i, clips[i]) for i in sorted(todo, key=lambda i: clips[i].size))
+    for i, h in encode_by_length(encoder, clips_by_length, batch_seconds=BATCH_SECONDS):
+        h = h.astype(np.float32)
+        if frame_task:
+            times = probe_times(clips[i].size / SAMPLE_RATE)
+            index = np.minimum((times * encoder.frame_rate).astype(np.int64), h.shape[1] - 1)
+            results[i] = h[:, index].transpose(1, 0, 2)  # (K, L, D)
+        else:
+            results[i] = (h.mean(1), h.std(1))
+            if rows[i].get("sha256"):
+                _MEMO[(encoder.fingerprint, rows[i]["sha256"])] = results[i]
         if progress:
-            progress.advance(bar, len(batch))
+            progress.advance(bar)
     if frame_task:
         out = {"frames": np.stack(results).astype(np.float16),
                "labels": np.stack([frame_labels(r, probe_times(c.size / SAMPLE_RATE)) for r, c in zip(rows, clips)])}

@@ -9,7 +9,7 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
-def write_markdown(result: dict, path: Path) -> None:
+def accuracy_markdown(result: dict) -> str:
     tasks = list(result["tasks"])
     real = [t for t in tasks if result["tasks"][t]["real"]]
     lines = [f"# Probe accuracy (%), {result['seeds']} seeds, mean [95% CI]; reference: {result['reference']}", "",
@@ -45,7 +45,7 @@ def write_markdown(result: dict, path: Path) -> None:
     if "T3-language" in result["tasks"]:
         lines += ["", "T3 caveat: in GCompris, language is mostly confounded with speaker (most languages have "
                       "one credited voice), so T3 also measures speaker identity."]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def write_plot(result: dict, path: Path) -> None:

@@ -20,10 +20,9 @@ from torch import Tensor, nn
 
 from usad.config import SAMPLE_RATE
 from usad.model import UsadEncoder
+from usad.onnx_conventions import DEFAULT_OPSET, LEGACY_OPSET
 
 INPUT_NAMES = ("waveforms", "lengths")
-LEGACY_OPSET = 17
-DEFAULT_OPSET = 18
 MAX_EXPORT_SAMPLES = SAMPLE_RATE * 3600  # the dynamic length axis' upper bound: one hour
 
 

@@ -68,6 +68,6 @@ def test_onnx_model_dir_goes_through_the_runtime():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         encoder = encoders.load_encoder(str(default))
-    assert isinstance(encoder, encoders.OnnxEncoder) and encoder.frame_rate == 50
+    assert isinstance(encoder, encoders.BackendEncoder) and encoder.frame_rate == 50
     hidden, frames = encoder.encode(np.zeros((2, 16000), np.float32), np.array([16000, 8000]))
-    assert hidden.shape[:2] == (encoder.runtime.num_layers, 2) and frames.tolist() == [49, 24]
+    assert hidden.shape[:2] == (len(encoder.backend.layers), 2) and frames.tolist() == [49, 24]

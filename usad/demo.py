@@ -130,6 +130,7 @@ def export_step(plan: DemoPlan, model_dir: Path, console: Console) -> bool:
     log = lambda message: console.print(f"  {message}", highlight=False)  # noqa: E731
     try:
         export_model_dir(model_dir, int8=True, parity_seconds=plan.parity_seconds, log=log,
+                         calibration=[_shared() / "data"],
                          quantize_options={"calibration_crops": plan.calibration_crops,
                                            "heldout_crops": max(2, plan.calibration_crops // 2)})
         return True
@@ -229,10 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     steps.begin("latency", "Every format timed side by side (interleaved rounds), with the FLOP floor of this "
                            "machine measured in the same run.")
     latency = latency_step(plan, model_dir, console)
-    from usad.bench.combined_report import build_report, write_report
+    from usad.bench.combined_report import build_report, write_combined_report
 
     report = build_report(latency, accuracy, mapping)
-    paths = write_report(report, out / "report")
+    paths = write_combined_report(report, out / "report")
     steps.end(f"report {paths['md']}")
 
     console.print(results_table(report, accuracy, plan.student))

@@ -16,11 +16,6 @@ from usad.cli import app
 console = Console(stderr=True)
 
 
-def _is_model(path: str) -> bool:
-    p = Path(path)
-    return p.suffix == ".onnx" or (p.is_dir() and (p / "config.json").is_file())
-
-
 def _parse_layers(layer: str) -> list[int] | None:
     if layer == "all":
         return None
@@ -44,19 +39,18 @@ def embed(
     threads: int = typer.Option(0, help="CPU threads (0: library default)."),
 ) -> None:
     """Embed audio files (any format soundfile reads, any rate or channel count)."""
-    from usad.embed import embed_files, open_backend
+    from usad.backends import is_model_path, open_backend
+    from usad.embed import Windowing, embed_files
+    from usad.runtime import default_model_dir
 
-    model, paths = (inputs[0], inputs[1:]) if _is_model(inputs[0]) else (None, inputs)
+    model, paths = (inputs[0], inputs[1:]) if is_model_path(inputs[0]) else (default_model_dir(), inputs)
     if not paths:
         raise typer.BadParameter("no audio files given")
     backend = open_backend(model, device=device, threads=threads or None)
-    layers = _parse_layers(layer)
-    if layers is not None:
-        layers = [i % backend.num_layers for i in layers]
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} files"),
                   TimeRemainingColumn(), console=console) as progress:
         task = progress.add_task("embedding", total=len(paths))
-        result = embed_files(backend, paths, layers, pool, batch_seconds, chunk_seconds,
+        result = embed_files(backend, paths, _parse_layers(layer), pool, batch_seconds, Windowing(chunk_seconds),
                              on_progress=lambda path, seconds: progress.advance(task))
     if result.embeddings:
         np.savez(out, **result.embeddings)

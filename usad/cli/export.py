@@ -21,8 +21,9 @@ def export_command(
                                        "TensorRT 8.5/8.6 (JetPack 5 / 6.0), written as model.opset17.onnx."),
     layers: str = typer.Option("all", help="Layers to output: 'all' or indices like 6 or 2,4,-1."),
     pooled: bool = typer.Option(False, help="Output the mean-pooled embedding of those layers instead of frames."),
-    calibration: list[Path] = typer.Option(None, help="INT8 calibration audio: directories or .tar shards "
-                                                      "(repeatable). Default: ../shared/data when present."),
+    calibration: list[Path] = typer.Option(None, help="Real audio like the deployment's: directories of audio "
+                                                      "files or .tar shards (repeatable). Needed by --int8; "
+                                                      "without it parity runs on seeded noise."),
     min_cosine: float = typer.Option(0.99, help="Accuracy guard: min held-out embedding cosine INT8 vs fp32."),
     force: bool = typer.Option(False, help="Write the INT8 file even when the guard fails."),
     crop_seconds: float = typer.Option(5.0, help="Length of each calibration / held-out crop."),
@@ -34,6 +35,7 @@ def export_command(
                                           ">= 99% mean-task retention (slow: probes both models)."),
 ) -> None:
     """Export a model dir to ONNX (parity-checked against torch), optionally INT8 and TensorRT."""
+    from usad.bench.accuracy import task_scorer
     from usad.export.onnx_export import ExportError
     from usad.export.pipeline import export_model_dir
     from usad.modeldir import ModelDirError
@@ -50,7 +52,7 @@ def export_command(
                          calibration=calibration or None, force=force, min_cosine=min_cosine,
                          quantize_options={"crop_seconds": crop_seconds, "calibration_crops": calibration_crops,
                                            "heldout_crops": heldout_crops, "max_exclude_fraction": max_exclude},
-                         tasks_dir=tasks,
+                         task_score=task_scorer(tasks) if tasks else None,
                          log=lambda message: console.print(message, highlight=False))
     except (ExportError, QuantizationRefused, CalibrationError, ModelDirError) as err:
         console.print(f"[red]{err}")

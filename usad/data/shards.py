@@ -8,7 +8,6 @@ shard is read whole into memory (at most ~50 MB), which gives the trainer random
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -21,6 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from usad.audio import SAMPLE_RATE, AudioError, check_waveform
+from usad.files import sha256_file
 
 MANIFEST = "manifest.json"
 DOMAINS = ("speech", "sound", "music")
@@ -144,14 +144,6 @@ class ShardWriter:
         tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
         os.replace(tmp, self.directory / MANIFEST)
         return manifest
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(directory: str | Path) -> dict:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from usad.data.shards import sha256_file
+from usad.files import sha256_file
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from usad.data.shards import sha256_file
+from usad.files import sha256_file
 from usad.teachers.base import TeacherError
 
 # name -> (package, file inside the package, pip requirement)
