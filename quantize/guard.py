@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from usad.errors import UsadError
 from usad.onnx_conventions import cpu_session
 from usad.quantize.calibration import calibration_and_heldout
 from usad.quantize.roles import graph_roles
@@ -31,7 +32,7 @@ DEFAULT_MIN_COSINE = 0.99
 DEFAULT_MIN_RETENTION = 0.99
 
 
-class QuantizationRefused(RuntimeError):
+class QuantizationRefused(UsadError, RuntimeError):
     """The INT8 model stayed below the accuracy threshold; ``report`` has the figures."""
 
     def __init__(self, message: str, report: dict):

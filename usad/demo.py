@@ -163,6 +163,8 @@ def latency_step(plan: DemoPlan, model_dir: Path, console: Console) -> dict:
 
 def results_table(report: dict, accuracy: dict, student: str) -> Table:
     """Float vs INT8 (vs the untrained network) on the two tasks, with speed, size and retention."""
+    from usad.bench.combined_report import report_rows
+
     seconds = report["headline_cell"]["seconds"]
     baseline = f"random:{student}"
     table = Table(title=f"distilled {student} per format: probe accuracy on held-out "
@@ -170,11 +172,11 @@ def results_table(report: dict, accuracy: dict, student: str) -> Table:
     for column in ("format", "MB", "ms", "RTF", *(t.replace("-", " ") for t in TASKS), "mean", "vs float"):
         table.add_column(column, justify="left" if column == "format" else "right")
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
-    for row in report["table"]:
-        tasks = row["tasks"] or {}
-        table.add_row(row["format"], fmt(row["file_bytes"] and row["file_bytes"] / 2**20, ".1f"),
-                      fmt(row["median_ms"], ".1f"), fmt(row["rtf"], ".4f"), *(fmt(tasks.get(t), ".3f") for t in TASKS),
-                      fmt(row["mean_score"], ".3f"), fmt(row["retention"], ".3f"))
+    for row in report_rows(report):
+        tasks = row.tasks or {}
+        table.add_row(row.format, fmt(row.file_bytes and row.file_bytes / 2**20, ".1f"),
+                      fmt(row.median_ms, ".1f"), fmt(row.rtf, ".4f"), *(fmt(tasks.get(t), ".3f") for t in TASKS),
+                      fmt(row.mean_score, ".3f"), fmt(row.retention, ".3f"))
     base = next((r for r in accuracy["models"] if r["spec"] == baseline), None)
     if base:
         table.add_row("untrained twin", "", "", "",

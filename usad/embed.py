@@ -19,6 +19,7 @@ import numpy as np
 from usad.audio import MIN_SAMPLES, AudioError, audio_duration, iter_audio_blocks, load_audio
 from usad.chunking import FrameAccumulator, Window, iter_windows
 from usad.config import SAMPLE_RATE
+from usad.errors import InputError
 
 Pool = Literal["mean", "none"]
 POOLS: tuple[str, ...] = ("mean", "none")
@@ -39,17 +40,17 @@ class Backend(Protocol):
 
 def select_layers(backend: Backend, requested: Sequence[int] | None) -> list[int]:
     """Positions in ``backend.layers`` of the requested hidden-state numbers (negative: from the last,
-    -1 = depth); None keeps every layer the backend returns. A number the backend lacks is a ValueError."""
+    -1 = depth); None keeps every layer the backend returns. A number the backend lacks is an InputError."""
     if requested is None:
         return list(range(len(backend.layers)))
     positions = []
     for number in requested:
         resolved = number + backend.depth + 1 if number < 0 else number
         if not 0 <= resolved <= backend.depth:
-            raise ValueError(f"layer {number} is out of range: this encoder has hidden states 0..{backend.depth} "
+            raise InputError(f"layer {number} is out of range: this encoder has hidden states 0..{backend.depth} "
                              f"(-{backend.depth + 1}..-1 from the end)")
         if resolved not in backend.layers:
-            raise ValueError(f"layer {number} (hidden state {resolved}) is not in this model file, which holds "
+            raise InputError(f"layer {number} (hidden state {resolved}) is not in this model file, which holds "
                              f"hidden states {list(backend.layers)}")
         positions.append(backend.layers.index(resolved))
     return positions
@@ -64,9 +65,9 @@ class Windowing:
 
     def __post_init__(self) -> None:
         if not self.chunk_seconds >= MIN_CHUNK_SECONDS:
-            raise ValueError(f"chunk length must be at least {MIN_CHUNK_SECONDS:g} s, got {self.chunk_seconds:g}")
+            raise InputError(f"chunk length must be at least {MIN_CHUNK_SECONDS:g} s, got {self.chunk_seconds:g}")
         if not 0 <= self.context_seconds <= self.chunk_seconds:
-            raise ValueError(f"context must be between 0 and the chunk length ({self.chunk_seconds:g} s), "
+            raise InputError(f"context must be between 0 and the chunk length ({self.chunk_seconds:g} s), "
                              f"got {self.context_seconds:g}")
 
     def samples(self, hop: int) -> tuple[int, int]:
@@ -78,7 +79,7 @@ class Windowing:
 
 def check_pool(pool: str) -> Pool:
     if pool not in POOLS:
-        raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        raise InputError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
     return pool  # type: ignore[return-value]
 
 

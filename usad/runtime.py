@@ -18,12 +18,13 @@ import numpy as np
 from usad.audio import MIN_SAMPLES, iter_audio_blocks, to_mono_16k
 from usad.config import SAMPLE_RATE
 from usad.embed import EmbedResult, Pool, Windowing, embed_blocks, embed_files
+from usad.errors import UsadError
 from usad.onnx_conventions import RUNTIME_PREFERENCE, choose_file, cpu_session
 
 DEFAULT_MODEL = "usad-default"
 
 
-class RuntimeModelError(RuntimeError):
+class RuntimeModelError(UsadError, RuntimeError):
     """A model file or config the runtime cannot use; the message names the file."""
 
 

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from usad.cli import app
+from usad.errors import require
 
 console = Console(stderr=True)
 bench_app = typer.Typer(no_args_is_help=True, help="Bench encoders: downstream accuracy (and speed).")
@@ -24,6 +25,7 @@ def accuracy(
     seeds: int = typer.Option(5, help="Probe seeds per task."),
 ):
     """Probe frozen encoders on the task suite; JSON, markdown table and plot."""
+    require("bench", "usad bench accuracy")
     from usad.bench.accuracy import run_accuracy
 
     result = run_accuracy(models, out, tasks or None, data, seeds=seeds)

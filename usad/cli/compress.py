@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from usad.cli import app
+from usad.errors import require
 
 
 @app.command("compress")
@@ -26,6 +27,7 @@ def compress_command(
     resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint.pt"),
 ) -> None:
     """Compress a trained USAD model into a smaller preset with the distillation trainer."""
+    require("train", "usad compress")
     from usad.compress import compress
 
     model_dir = compress(teacher, preset, out, config, frame_rate, init, pairs, overrides or [], resume)

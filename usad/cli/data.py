@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from usad.cli import app
+from usad.errors import require
 
 console = Console(stderr=True)
 data_app = typer.Typer(no_args_is_help=True, help="Build the unlabelled corpus and the labelled task suite.")
@@ -32,6 +33,7 @@ def corpus(
     tasks_dir: Path = typer.Option(None, help="Task manifests to check against (default: the committed ones)."),
 ):
     """Build the corpus, then check that no task's val/test audio is in it."""
+    require("data", "usad data corpus")
     from usad.data.corpus import build_corpus
     from usad.data.splits import check_disjoint
     from usad.data.tasks import held_out_tokens

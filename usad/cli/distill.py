@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from usad.cli import app
+from usad.errors import require
 
 
 @app.command("distill")
@@ -18,6 +19,7 @@ def distill_command(
     resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint.pt"),
 ) -> None:
     """Distill a USAD student from frozen speech, sound and music teachers."""
+    require("train", "usad distill")
     from usad.distill import distill, load_config
 
     model_dir = distill(load_config(config, overrides or []), out, resume=resume)

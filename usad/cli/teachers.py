@@ -8,6 +8,7 @@ import typer
 
 from usad.cli import app
 from usad.config import SAMPLE_RATE
+from usad.errors import require
 
 teachers_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect distillation teachers.")
 app.add_typer(teachers_app, name="teachers")
@@ -19,6 +20,7 @@ def prepare_command(
     out: Path = typer.Option(..., "--out", "-o", help="directory to write model.safetensors/teacher.json into"),
 ) -> None:
     """Extract a teacher's weights from its installed package (pickles converted with weights_only)."""
+    require("train", "usad teachers prepare")
     from usad.teachers import prepare
 
     typer.echo(f"prepared {name} in {prepare(name, out)}")
@@ -31,6 +33,7 @@ def info_command(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="allow usad-hf: remote code"),
 ) -> None:
     """Load a teacher and print its layers (width, frames) on a probe input."""
+    require("train", "usad teachers info")
     import torch
 
     from usad.teachers import load_teacher

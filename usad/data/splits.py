@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
+from usad.errors import UsadError
+
 SPLITS = ("train", "val", "test")
 
 # T1: speaker-held-out digits. T2: speaker ID trained on some digits, tested on others.
@@ -100,7 +102,7 @@ def corpus_allows(source: str, labels: dict) -> bool:
     return True
 
 
-class LeakError(RuntimeError):
+class LeakError(UsadError, RuntimeError):
     """A corpus clip shares a source recording with a task's validation or test clip."""
 
 

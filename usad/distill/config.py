@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from usad.errors import UsadError
+
 DEFAULTS: dict = {
     "student": {"preset": "usad-small", "overrides": {}},
     # Each teacher: name (used in logs and head names), spec (usad.teachers.load_teacher), weight.
@@ -45,7 +47,7 @@ DEFAULTS: dict = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UsadError, ValueError):
     pass
 
 

@@ -15,8 +15,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from usad.errors import UsadError
 
-class TeacherError(RuntimeError):
+
+class TeacherError(UsadError, RuntimeError):
     """A teacher that cannot be loaded: bad spec, missing or mismatched weight file."""
 
 
