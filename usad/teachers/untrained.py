@@ -12,7 +12,6 @@ are not. ``teacher.json`` says ``"untrained": true``.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import torch
@@ -21,7 +20,7 @@ from torch import nn
 from usad.teachers.atst_frame import ARCHS, FrameAST
 from usad.teachers.base import TeacherError
 from usad.teachers.beats import Beats, BeatsConfig
-from usad.teachers.prepare import write_weights
+from usad.teachers.prepare import write_teacher_dir
 
 # name -> the teacher.json "teacher" field (the load_teacher kind)
 NAMES = {"wavlm-base-plus": "hf", "atst-frame-base": "atst-frame", "atst-frame-small": "atst-frame",
@@ -54,15 +53,16 @@ def write_untrained(name: str, out: str | Path, seed: int = 0) -> Path:
     if name == "wavlm-base-plus":
         from transformers import WavLMConfig, WavLMModel
 
-        WavLMModel(WavLMConfig()).save_pretrained(out)
+        try:
+            WavLMModel(WavLMConfig()).save_pretrained(out)
+        except OSError as err:
+            raise TeacherError(f"{out}: cannot write the teacher there ({err})") from err
+        return write_teacher_dir(out, info)
+    if NAMES[name] == "atst-frame":
+        info["arch"] = name.rsplit("-", 1)[1]
+        module = FrameAST(*ARCHS[info["arch"]])
     else:
-        if NAMES[name] == "atst-frame":
-            info["arch"] = name.rsplit("-", 1)[1]
-            module = FrameAST(*ARCHS[info["arch"]])
-        else:
-            info["cfg"] = {**dataclasses.asdict(BeatsConfig()), **BeatsConfig.FIXED}
-            module = Beats(BeatsConfig())
-        _init(module)
-        write_weights(out, module.state_dict())
-    (out / "teacher.json").write_text(json.dumps(info, indent=2))
-    return out
+        info["cfg"] = {**dataclasses.asdict(BeatsConfig()), **BeatsConfig.FIXED}
+        module = Beats(BeatsConfig())
+    _init(module)
+    return write_teacher_dir(out, info, module.state_dict())
