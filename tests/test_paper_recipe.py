@@ -75,5 +75,5 @@ def test_paper_small_recipe_runs_on_cpu(untrained_teacher, corpus, tmp_path):
     log = [json.loads(line) for line in (tmp_path / "run/train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2] and all(np.isfinite(r["loss"]) for r in log)
     assert {"loss/speech", "loss/audio"} <= set(log[-1])
-    model = json.loads((tmp_path / "run/model/config.json").read_text())
-    assert model["distillation"]["teachers"][1]["options"] == {"features": "ffn"} and model["distillation"]["steps"] == 2
+    recipe = json.loads((tmp_path / "run/model/config.json").read_text())["distillation"]
+    assert recipe["teachers"][1]["options"] == {"features": "ffn"} and recipe["steps"] == 2

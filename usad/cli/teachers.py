@@ -13,6 +13,7 @@ from usad.config import SAMPLE_RATE
 
 teachers_app = typer.Typer(no_args_is_help=True, help="Prepare and inspect distillation teachers.")
 app.add_typer(teachers_app, name="teachers")
+OUT = typer.Option(..., "--out", "-o", help="directory to write model.safetensors and teacher.json into")
 
 
 @contextmanager
@@ -28,10 +29,8 @@ def one_line_errors() -> Iterator[None]:
 
 
 @teachers_app.command("prepare")
-def prepare_command(
-    name: str = typer.Argument(..., help="aisfx, crepe-tiny, crepe-full or basic-pitch"),
-    out: Path = typer.Option(..., "--out", "-o", help="directory to write model.safetensors/teacher.json into"),
-) -> None:
+def prepare_command(name: str = typer.Argument(..., help="aisfx, crepe-tiny, crepe-full or basic-pitch"),
+                    out: Path = OUT) -> None:
     """Extract a teacher's weights from its installed package (pickles converted with weights_only)."""
     from usad.teachers import prepare
 
@@ -43,7 +42,7 @@ def prepare_command(
 def convert_command(
     kind: str = typer.Argument(..., help="atst-frame (audiossl's atstframe_base.ckpt) or beats (BEATs_iter3.pt)"),
     checkpoint: Path = typer.Argument(..., help="the official checkpoint file, as downloaded"),
-    out: Path = typer.Option(..., "--out", "-o", help="directory to write model.safetensors/teacher.json into"),
+    out: Path = OUT,
 ) -> None:
     """Convert an official ATST-Frame or BEATs checkpoint once, weights-only, into a teacher directory."""
     from usad.teachers.convert import convert
@@ -55,7 +54,7 @@ def convert_command(
 @teachers_app.command("untrained")
 def untrained_command(
     name: str = typer.Argument(..., help="wavlm-base-plus, atst-frame-base, atst-frame-small or beats-iter3"),
-    out: Path = typer.Option(..., "--out", "-o", help="directory to write the teacher into"),
+    out: Path = OUT,
     seed: int = typer.Option(0, help="initialisation seed"),
 ) -> None:
     """Write a randomly initialised teacher of a published architecture (tests, throughput runs)."""

@@ -16,12 +16,11 @@ from pathlib import Path
 
 from torch import Tensor
 
-from usad.data.shards import sha256_file
 from usad.teachers.atst_frame import ARCHS, FrameAST
 from usad.teachers.base import TeacherError, check_state_dict
 from usad.teachers.beats import Beats, BeatsConfig
 from usad.teachers.pickles import read_pickled
-from usad.teachers.prepare import write_teacher_dir
+from usad.teachers.prepare import sha256_file, write_teacher_dir  # one hashing helper
 
 ATST_PREFIX = "model.teacher.encoder."
 KINDS = ("atst-frame", "beats")
