@@ -16,3 +16,19 @@ def shared() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def untrained_teacher(tmp_path_factory):
+    """name -> directory of a randomly initialised teacher of that published architecture
+    (usad.teachers.untrained), written once per session: WavLM Base+ alone is 380 MB."""
+    from usad.teachers.untrained import write_untrained
+
+    root, made = tmp_path_factory.mktemp("untrained-teachers"), {}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            made[name] = write_untrained(name, root / name)
+        return made[name]
+
+    return get

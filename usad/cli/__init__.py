@@ -16,7 +16,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="USAD-Edge: distill, compress, export and bench universal audio encoders.")
 
 # Each command module registers itself on ``app`` when imported.
-from usad.cli import bench, bench_speed, compress, data, distill, embed, export, teachers  # noqa: E402,F401
+from usad.cli import bench, bench_speed, compress, convert, data, distill, embed, export, teachers  # noqa: E402,F401
 
 
 def main() -> None:
