@@ -93,13 +93,13 @@ def run(recipe: Recipe, steps: int, warmup: int, profile: bool = False) -> dict:
     for i in range(warmup + steps):
         t0 = time.perf_counter()
         batch = trainer.next_batch()
-        batch.waveforms, batch.lengths = batch.waveforms.to(device), batch.lengths.to(device)
+        waveforms, lengths = batch.to(device)
         _sync(device)
         t1 = time.perf_counter()
         stats = trainer.train_step(batch, timed=True)
         if i < warmup:  # compilation and allocator warm-up
             continue
-        student_flops, teacher_flops = flops(batch.waveforms, batch.lengths)
+        student_flops, teacher_flops = flops(waveforms, lengths)
         # data_s: waiting for the DataLoader, whose workers decode while the GPU trains; > 0 means starved.
         step_s = stats["teacher_s"] + stats["student_s"]
         rows.append({"data_s": t1 - t0, "teacher_s": stats["teacher_s"], "student_s": stats["student_s"],

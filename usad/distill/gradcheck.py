@@ -31,8 +31,9 @@ def step_gradients(recipe: Recipe, step: int = 0) -> dict:
         trainer = Trainer(recipe, tmp)
     single = ShardStream(dataclasses.replace(recipe.data, workers=0), recipe.train.batch_size, recipe.train.seed)
     batch = next(itertools.islice(iter(single), step, None))
+    waveforms, lengths = batch.to(trainer.device)
     rows = slice(trainer.rank, None, trainer.world)
-    waveforms, lengths = batch.waveforms[rows].to(trainer.device), batch.lengths[rows].to(trainer.device)
+    waveforms, lengths = waveforms[rows], lengths[rows]
     targets = trainer.teacher_targets(waveforms, lengths)
     with trainer.autocast:
         loss, _ = trainer.ddp(waveforms, lengths, targets)

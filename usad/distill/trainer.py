@@ -154,10 +154,10 @@ class Trainer:
 
     def _probe_teachers(self) -> list:
         """Layer widths and frame rate of each teacher, read off one forward on <= 2 s of real audio."""
-        longest = int(self.pending.lengths.argmax())
-        n = min(int(self.pending.lengths[longest]), 2 * SAMPLE_RATE)
-        clip = self.pending.waveforms[longest:longest + 1, :n].to(self.device)
-        lengths = torch.tensor([n], device=self.device)
+        waveforms, lengths = self.pending.to(self.device)
+        longest = int(lengths.argmax())
+        n = min(int(lengths[longest]), 2 * SAMPLE_RATE)
+        clip, lengths = waveforms[longest:longest + 1, :n], torch.tensor([n], device=self.device)
         specs = []
         for entry in self.recipe.teachers:
             with torch.no_grad(), self.autocast:
@@ -178,8 +178,7 @@ class Trainer:
         lr = lr_at(self.step, self.recipe.train)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        waveforms = batch.waveforms.to(self.device, non_blocking=True)
-        lengths = batch.lengths.to(self.device, non_blocking=True)
+        waveforms, lengths = batch.to(self.device)
         t0 = self._clock(timed)
         targets = self.teacher_targets(waveforms, lengths)
         t1 = self._clock(timed)
