@@ -277,6 +277,7 @@ class Batch:
     pcm: Tensor  # (B, S) int16, zero-padded
     lengths: Tensor  # (B,) int64
     cursor: dict  # the stream's cursor after this batch (JSON-able)
+    names: list[str]  # shard:key of each row
 
     def pin_memory(self) -> Batch:
         return dataclasses.replace(self, pcm=self.pcm.pin_memory(), lengths=self.lengths.pin_memory())
@@ -316,35 +317,35 @@ class BatchStream:
             order = np.argsort([-c.length for c in crops], kind="stable").reshape(n_batches, self.batch_size)
             order = order[rng.permutation(n_batches)]
             for j in range(self.emitted, n_batches):
-                rows = self._decode([crops[k] for k in order[j]],
-                                    np.random.default_rng([seed, self.stream, _BUCKET_SALT, self.bucket, j]))
+                rows, kept = self._decode([crops[k] for k in order[j]],
+                                          np.random.default_rng([seed, self.stream, _BUCKET_SALT, self.bucket, j]))
                 self.emitted = j + 1
                 cursor = {"stream": self.stream, "layout": self.plan.layout, "bucket": self.bucket,
                           "emitted": self.emitted, "domains": snapshot, "decode_failures": self.decode_failures,
                           "counts": self.counts()}
                 if rows:
-                    yield self._pad(rows, cursor)
+                    yield self._pad(rows, kept, cursor)
             self.bucket, self.emitted = self.bucket + 1, 0
 
-    def _decode(self, crops: list[Crop], rng: np.random.Generator) -> list[np.ndarray]:
-        rows, domains = [], []
+    def _decode(self, crops: list[Crop], rng: np.random.Generator) -> tuple[list[np.ndarray], list[Crop]]:
+        rows, kept = [], []
         for crop in crops:
             try:
                 rows.append(decode_audio(crop.data, crop.name, crop.start, crop.length))
-                domains.append(crop.domain)
+                kept.append(crop)
             except AudioError as err:
                 self.decode_failures += 1
                 log.warning("%s", err)
         if rows and self.config.augment.enabled:
-            rows = augment_rows(rows, domains, self.config.augment, rng)
-        return rows
+            rows = augment_rows(rows, [c.domain for c in kept], self.config.augment, rng)
+        return rows, kept
 
-    def _pad(self, rows: list[np.ndarray], cursor: dict) -> Batch:
+    def _pad(self, rows: list[np.ndarray], crops: list[Crop], cursor: dict) -> Batch:
         lengths = np.array([len(r) for r in rows], dtype=np.int64)
         pcm = np.zeros((len(rows), -(-int(lengths.max()) // self.pad) * self.pad), dtype=np.int16)
         for i, row in enumerate(rows):
             pcm[i, : len(row)] = np.clip(np.round(row * PCM_SCALE), -PCM_SCALE, PCM_SCALE - 1)
-        return Batch(torch.from_numpy(pcm), torch.from_numpy(lengths), cursor)
+        return Batch(torch.from_numpy(pcm), torch.from_numpy(lengths), cursor, [c.name for c in crops])
 
 
 class ShardStream(IterableDataset):
