@@ -62,7 +62,7 @@ case "${1:-}" in
 setup)  # check the machine and the wheels, then stage the first part
     [[ -n ${LOCAL:-} ]] || nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
     "$PY" -c "import soundfile, soxr, webdataset, torch; print('ok: torch', torch.__version__, 'libsndfile', soundfile.__libsndfile_version__)"
-    ls .gpu/teachers
+    ls "${TEACHERS:-.gpu/teachers}"
     [[ -z ${2:-} ]] || bash "$0" stage "$2" ;;
 stage)  # merge a carried part (a tree of corpus folders: manifests and whole shards) into $STAGE/raw
     mkdir -p "$STAGE/raw"
