@@ -201,3 +201,24 @@ def test_batches_are_real_audio_as_pcm16(corpus, recordings):
         assert row[:n].std() > 1e-3 and not row[n:].any()
     with tarfile.open(corpus / "shard-00000.tar") as tar:
         assert sorted({m.name.rsplit(".", 1)[1] for m in tar.getmembers()}) == ["json", "opus"]
+
+
+def test_augmentation_mixes_across_domains_at_the_drawn_snr_and_resumes_exactly(corpus, recordings):
+    from usad.data.augment import AugmentConfig, augment_rows
+
+    speech, music = recordings[0][:8000], recordings[1][:8000]
+    config = AugmentConfig(mix_prob=1.0, mix_snr_db=[10.0, 10.0])
+    mixed = augment_rows([speech, music], ["speech", "music"], config, np.random.default_rng(0))
+    added = mixed[0] - speech
+    snr = 10 * np.log10(np.mean(speech.astype(np.float64) ** 2) / np.mean(added.astype(np.float64) ** 2))
+    assert snr == pytest.approx(10.0, abs=0.1) and np.corrcoef(added, music)[0, 1] > 0.99
+    same_domain = augment_rows([speech, music], ["speech", "speech"], config, np.random.default_rng(0))
+    assert all(np.array_equal(a, b) for a, b in zip(same_domain, [speech, music]))  # no partner of another domain
+    slow = augment_rows([speech], ["speech"], AugmentConfig(speed_prob=1.0, speed=[0.5, 0.5]), np.random.default_rng(0))
+    assert len(slow[0]) == len(speech) and not np.allclose(slow[0], speech)
+    data = config_for(corpus, augment=AugmentConfig(mix_prob=0.5, gain_prob=0.5, speed_prob=0.5))
+    plain, augmented = take(ShardStream(config_for(corpus), 3, seed=4), 8), take(ShardStream(data, 3, seed=4), 8)
+    assert [b.names for b in plain] == [b.names for b in augmented]  # same crops, changed audio
+    assert any(not torch.equal(a.pcm, b.pcm) for a, b in zip(plain, augmented))
+    resumed = take(ShardStream(data, 3, seed=4, cursors={0: augmented[2].cursor}), 5)
+    assert all(same(a, b) for a, b in zip(augmented[3:], resumed))
