@@ -76,8 +76,8 @@ def write_config(path: Path, corpus: Path, crepe: Path, **train) -> Path:
 def run_cli(config: Path, out: Path, *extra: str, wait: bool = True, code: int = 0):
     cmd = [sys.executable, "-m", "usad.distill", "--config", str(config), "--out", str(out), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if not wait:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if not wait:  # its own process group, as under a scheduler
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == code, result.stdout + result.stderr
     return result
@@ -207,14 +207,14 @@ def test_kill9_then_resume_matches_uninterrupted_run(tmp_path, corpus_dir, crepe
         assert y["loss"] == pytest.approx(x["loss"], abs=1e-5), x["step"]
 
 
-def test_sigterm_checkpoints_and_exits_75(tmp_path, corpus_dir, crepe_dir):
+def test_sigterm_to_the_process_group_checkpoints_and_exits_75(tmp_path, corpus_dir, crepe_dir):
     config = write_config(tmp_path / "c.yaml", corpus_dir, crepe_dir, max_steps=200, ckpt_every=1000)
     proc = run_cli(config, tmp_path / "run", wait=False)
     log = tmp_path / "run/train_log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 2):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM)  # the trainer and its DataLoader workers, as a scheduler does
     output = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode == EXIT_INTERRUPTED == 75, output
     assert "interrupted at step" in output and "Traceback" not in output
