@@ -32,7 +32,7 @@ import itertools
 import json
 import logging
 import math
-import signal
+import os
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -376,13 +376,13 @@ class ShardStream(IterableDataset):
                                 self.start_epoch))
 
 
-def _ignore_sigterm(_worker: int) -> None:
-    # A scheduler's SIGTERM to the whole process group must reach the trainer, which checkpoints and
-    # then ends its workers; a worker that died first would fail the trainer's next batch instead.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def _own_process_group(_worker: int) -> None:
+    # A SIGTERM to the trainer's process group (a shell, torchrun, a scheduler) then reaches the trainer
+    # alone, which checkpoints and ends its workers itself; the DataLoader still ends them by pid.
+    os.setpgrp()
 
 
 def make_loader(dataset: ShardStream, pin_memory: bool = False) -> DataLoader:
     workers = dataset.config.workers
     return DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=pin_memory,
-                      prefetch_factor=4 if workers else None, worker_init_fn=_ignore_sigterm if workers else None)
+                      prefetch_factor=4 if workers else None, worker_init_fn=_own_process_group if workers else None)

@@ -249,7 +249,12 @@ class Trainer:
         started = time.time()
         while self.step < train.max_steps:
             t0 = time.perf_counter()
-            batch = self.next_batch()
+            try:
+                batch = self.next_batch()
+            except RuntimeError:  # workers ended by the same signal (a cgroup-wide SIGTERM): stop at this step
+                if not self.stop_requested:
+                    raise
+                break
             data_s = time.perf_counter() - t0
             log_now = (self.step + 1) % train.log_every == 0 or self.step + 1 == train.max_steps
             stats = self.train_step(batch, timed=log_now)
