@@ -308,7 +308,7 @@ class Trainer:
         """The full checkpoint and the resume pack, once per step (rank 0 writes; every rank sends its cursors)."""
         if self.saved_step == self.step:
             return
-        cursors = self._all_cursors()
+        cursors, record = self._all_cursors(), self.model_record()  # collectives: every rank takes part
         self.saved_step = self.step
         if not self.is_main:
             return
@@ -316,7 +316,7 @@ class Trainer:
                             cursors, torch.get_rng_state(), "")
         recipe = self.recipe.to_dict()
         save_checkpoint(self.out, state, recipe)
-        save_pack(self.out, state, recipe, self.model_record())
+        save_pack(self.out, state, recipe, record)
 
     def model_record(self) -> dict:
         """The distillation record of the model dir's config.json."""
