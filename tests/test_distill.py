@@ -265,3 +265,15 @@ def test_ddp_gloo_gradients_match_single_process(tmp_path, corpus_dir, crepe_dir
     assert set(a) == set(b) and len(a) > 20
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6, msg=key)
+
+
+def test_two_rank_gloo_run_checkpoints_every_ranks_cursors(tmp_path, corpus_dir, crepe_dir):
+    config = write_config(tmp_path / "c.yaml", corpus_dir, crepe_dir, max_steps=4, ckpt_every=2)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          "29518", "-m", "usad.distill", "--config", str(config), "--out", str(tmp_path / "run"),
+                          "--set", "data.workers=1"], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
+    assert state["step"] == 4 and sorted(state["cursors"]) == [0, 1]  # stream r of rank r
+    assert json.loads((tmp_path / "run/model/config.json").read_text())["distillation"]["world_size"] == 2
