@@ -13,7 +13,7 @@
 #   2 carry [.gpu/payload/part2]:                      bash scripts/gpu/campaign.sh stage .gpu/payload/part2
 #   3 carry [.gpu/payload/part3]:  bash scripts/gpu/campaign.sh stage .gpu/payload/part3 && \
 #        bash scripts/gpu/campaign.sh transcode && \
-#        STEPS=2400 MINUTES=17 bash scripts/gpu/campaign.sh train small-20h corpus-20h small-2h corpus-2h
+#        STEPS=2000 MINUTES=16 bash scripts/gpu/campaign.sh train small-20h corpus-20h small-2h corpus-2h
 #   4.. (no carry, timeout 600):   bash scripts/gpu/campaign.sh wait 9      # status every minute, returns early when done
 #   n   bash scripts/gpu/campaign.sh export small-20h     # $OUT: resume pack (4 x <= 15 MiB) + logs
 #   n+1 bash scripts/gpu/campaign.sh export small-2h
@@ -83,8 +83,8 @@ train)  # train NAME CORPUS [NAME CORPUS]: background runs (setsid) that outlive
         [[ -z ${RESUME_FROM:-} || -f $run/checkpoint.pt ]] || cp -a "$RESUME_FROM" "$run/resume-pack"
         resume=(); [[ -f $run/checkpoint.pt || -f $run/resume-pack/resume.json ]] && resume=(--resume)
         setsid nohup "$PY" -m usad.distill --config "$CONFIG" --out "$run" --set "data.corpus=[$corpus]" \
-            --set "data.workers=$workers" --set "train.max_steps=${STEPS:-2400}" \
-            --set "train.max_minutes=${MINUTES:-17}" "${sets[@]}" "${resume[@]}" \
+            --set "data.workers=$workers" --set "train.max_steps=${STEPS:-2000}" \
+            --set "train.max_minutes=${MINUTES:-16}" "${sets[@]}" "${resume[@]}" \
             > "$run/stdout.log" 2>&1 < /dev/null &
         echo $! > "$run/pid"
         echo "$name: started (pid $!, $workers workers, corpus $corpus${resume:+, resuming})"
