@@ -4,19 +4,22 @@
 # aiSFX + CREPE tiny, configs/gpu-h200.yaml) that stream it, and their export into $OUT.
 #
 # Local, before the calls (all under .gpu/, git-ignored; sizes as measured here):
-#   bash scripts/gpu/make_wheels.sh                              # .whl: soundfile soxr cffi pycparser webdataset braceexpand (~3 MB)
-#   make teachers && .venv/bin/python scripts/gpu/distill_pack.py  # .gpu/teachers in bf16 (~22 MB)
-#   ln -s /work/data/gpu-payload .gpu/payload                    # part1..N, <= 52 MiB each (corpus helper)
-# Device calls (each one command; the machine stays warm only ~30 s between calls, so keep them back to back;
-# what is under /tmp/usad and the background runs last while it stays warm):
-#   1 carry [.whl, .gpu/teachers, .gpu/payload/part1]: bash scripts/gpu/campaign.sh setup .gpu/payload/part1
-#   2 carry [.gpu/payload/part2]:                      bash scripts/gpu/campaign.sh stage .gpu/payload/part2
-#   3 carry [.gpu/payload/part3]:  bash scripts/gpu/campaign.sh stage .gpu/payload/part3 && \
+#   bash scripts/gpu/make_wheels.sh                              # .whl: soundfile soxr cffi pycparser webdataset braceexpand (1.9 MB)
+#   make teachers && .venv/bin/python scripts/gpu/distill_pack.py  # .gpu/teachers in bf16 (29 MB)
+#   mkdir -p .gpu/payload && cp -al /work/data/gpu-payload/part* .gpu/payload/   # <= 52 MiB a part (corpus helper)
+# Device calls, each one command (the repo itself travels too: keep it + carry <= 64 MiB). The machine stays
+# warm ~30 s between calls: keep them back to back, or /tmp/usad and the background runs are gone.
+#   1 carry [.whl, .gpu/teachers]:  bash scripts/gpu/campaign.sh setup
+#   2 carry [.gpu/payload/part1]:   bash scripts/gpu/campaign.sh stage .gpu/payload/part1 && \
+#        CORPUS=/tmp/usad/raw/corpus-20h bash scripts/gpu/decode_bench.sh      # $OUT: *_decode.{json,md}
+#   3 carry [.gpu/payload/part2]:   bash scripts/gpu/campaign.sh stage .gpu/payload/part2
+#   4 carry [.gpu/payload/part3]:   bash scripts/gpu/campaign.sh stage .gpu/payload/part3 && \
 #        bash scripts/gpu/campaign.sh transcode && \
 #        STEPS=2000 MINUTES=16 bash scripts/gpu/campaign.sh train small-20h corpus-20h small-2h corpus-2h
-#   4.. (no carry, timeout 600):   bash scripts/gpu/campaign.sh wait 9      # status every minute, returns early when done
-#   n   bash scripts/gpu/campaign.sh export small-20h     # $OUT: resume pack (4 x <= 15 MiB) + logs
+#   5.. (no carry, timeout 600):    bash scripts/gpu/campaign.sh wait 9   # status each minute; returns when done
+#   n   bash scripts/gpu/campaign.sh export small-20h     # $OUT/small-20h: resume pack (4 x <= 15 MiB) + logs
 #   n+1 bash scripts/gpu/campaign.sh export small-2h
+# Corpus names are the folders of the manifests that `stage` lists under /tmp/usad/raw.
 # Locally: .venv/bin/python scripts/gpu/distill_unpack.py FILES_AT/small-20h models/usad-small-distilled
 #
 # Two run names on one `train` share the GPU at once (equal recipe, steps and seed; only the corpus
