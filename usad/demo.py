@@ -212,11 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     steps.begin("distill", f"Student {plan.student} learns to predict the layers of frozen teachers (L1 + cosine "
                            f"loss through small heads), {plan.steps} steps of {plan.batch_size} x "
                            f"{plan.crop_seconds:g} s crops, at most {plan.max_minutes:g} min.")
-    from usad.distill import distill, load_config
+    from usad.distill import distill, load_recipe
 
     teachers = teacher_specs(plan, out / "teachers", console)
     recipe = write_recipe(plan, teachers, out / "corpus", out / "recipe.yaml")
-    model_dir = distill(load_config(recipe), out / "run")
+    model_dir = distill(load_recipe(recipe), out / "run")
     steps.end(f"model dir {model_dir} (recipe {recipe}); teachers: {', '.join(t['name'] for t in teachers)}")
 
     steps.begin("export", "ONNX fp32 (parity-checked against torch), then static INT8 calibrated on real audio, "

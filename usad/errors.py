@@ -12,6 +12,7 @@ import importlib.util
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1  # the command finished; some inputs failed and are listed
 EXIT_BAD_INPUT = 2  # nothing done: bad input, a missing extra, or a step refused (message says which)
+EXIT_INTERRUPTED = 75  # sysexits EX_TEMPFAIL: training stopped by SIGTERM after a checkpoint; --resume continues
 
 # Optional extras -> the modules that stand for them (pyproject's [project.optional-dependencies]).
 EXTRAS = {

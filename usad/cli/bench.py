@@ -31,3 +31,31 @@ def accuracy(
     result = run_accuracy(models, out, tasks or None, data, seeds=seeds)
     console.print((out / "accuracy.md").read_text())
     console.print(f"wrote {out}/accuracy.json, accuracy.md, accuracy.png (reference: {result['reference']})")
+
+
+@bench_app.command()
+def decode(
+    corpus: Path = typer.Argument(..., help="A corpus folder (manifest.json and shards), as usad data corpus builds."),
+    minutes: float = typer.Option(10.0, help="Audio sampled from the corpus (whole shards, domains in turn)."),
+    workers: str = typer.Option("1,2", help="DataLoader worker counts to time, e.g. 1,2,4,8,12."),
+    consumption: float = typer.Option(7000.0, help="Audio-s/s one GPU consumes (usad-small + 3 teachers on an H200)."),
+    rounds: int = typer.Option(3, help="Interleaved rounds per cell (median kept)."),
+    cell_seconds: float = typer.Option(5.0, help="Timed seconds per pipeline cell."),
+    out: Path = typer.Option(Path("bench/results"), help="Folder for <date>_<machine>_decode.json and .md."),
+):
+    """Decode throughput per audio format (Opus, FLAC, PCM16): codec on one core, training DataLoader on N workers."""
+    from usad.bench.decode import decode_markdown, run_decode_bench, write_decode_report
+    from usad.data.shards import read_manifest
+
+    try:
+        counts = tuple(int(w) for w in workers.split(","))
+        read_manifest(corpus)
+    except ValueError:
+        raise typer.BadParameter(f"--workers takes counts like 1,2,4, got {workers!r}") from None
+    except FileNotFoundError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(2) from None
+    record = run_decode_bench(corpus, minutes, counts, consumption, rounds, cell_seconds, log=console.print)
+    path = write_decode_report(record, out)
+    console.print(decode_markdown(record))
+    console.print(f"wrote {path} and {path.with_suffix('.md')}")

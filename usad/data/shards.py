@@ -1,9 +1,11 @@
-"""Corpus shards: WebDataset-layout tar files of 16 kHz Ogg Opus clips with JSON metadata.
+"""Corpus shards: WebDataset-layout tar files of 16 kHz mono clips with JSON metadata.
 
-A shard holds samples ``{key}.opus`` (Ogg Opus bytes) + ``{key}.json`` ({"domain", "source",
-"seconds", ...}). Plain tar keeps shards readable by webdataset, lhotse or ``tar`` alike, and a
-shard is read whole into memory (at most ~50 MB), which gives the trainer random access.
-``manifest.json`` beside the shards lists each shard's sha256, clip count and seconds per domain.
+A shard holds samples ``{key}.{audio}`` + ``{key}.json`` ({"domain", "source", "seconds", ...}), where
+the audio member is Ogg Opus (``.opus``: compact, for moving data), FLAC (``.flac``: lossless, ~6x the
+bytes, decodes ~8x faster) or 16-bit PCM WAV (``.wav``: pre-decoded, no codec work at all); readers
+take any of them (``usad data transcode`` converts). Plain tar keeps shards readable by webdataset,
+lhotse or ``tar`` alike. ``manifest.json`` beside the shards lists each shard's path (relative to the
+manifest's directory), sha256, clip count, domain and seconds per domain.
 """
 
 from __future__ import annotations
@@ -75,14 +77,40 @@ def encode_opus(audio: np.ndarray) -> bytes:
     return _with_fixed_serial(buf.getvalue())
 
 
-def decode_opus(data: bytes, name: str) -> np.ndarray:
+AUDIO_EXTENSIONS = ("opus", "flac", "wav")
+
+
+def open_audio(data: bytes, name: str) -> sf.SoundFile:
+    """A shard member's audio, opened (header read, nothing decoded yet); AudioError if it is not 16 kHz audio."""
     try:
-        audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+        audio = sf.SoundFile(io.BytesIO(data))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioError(f"{name}: undecodable audio ({getattr(err, 'error_string', err)})") from err
+    if audio.samplerate != SAMPLE_RATE:
+        audio.close()
+        raise AudioError(f"{name}: shard audio at {audio.samplerate} Hz, expected {SAMPLE_RATE}")
+    return audio
+
+
+def decode_audio(data: bytes, name: str, start: int = 0, frames: int = -1) -> np.ndarray:
+    """(S,) float32 of a shard member's audio: ``frames`` samples from ``start`` (all by default); only
+    that span is decoded (a seek for FLAC and WAV, Opus decodes from the nearest page)."""
+    try:
+        with open_audio(data, name) as audio:
+            if start:
+                audio.seek(start)
+            samples = audio.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioError(f"{name}: undecodable Ogg Opus ({err})") from err
-    if rate != SAMPLE_RATE:
-        raise AudioError(f"{name}: shard audio at {rate} Hz, expected {SAMPLE_RATE}")
-    return check_waveform(audio if audio.ndim == 1 else audio.mean(axis=1), name)
+        raise AudioError(f"{name}: undecodable audio ({getattr(err, 'error_string', err)})") from err
+    return check_waveform(samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0], name)
+
+
+def audio_member(sample: dict[str, bytes]) -> tuple[str, bytes] | None:
+    """(extension, bytes) of a sample's audio member, None when it has none."""
+    for ext in AUDIO_EXTENSIONS:
+        if ext in sample:
+            return ext, sample[ext]
+    return None
 
 
 def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
@@ -153,6 +181,11 @@ def read_manifest(directory: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def shard_domains(entry: dict) -> list[str]:
+    """The domains of a manifest's shard entry: its ``domain``, else those it has seconds of."""
+    return [entry["domain"]] if "domain" in entry else sorted(entry.get("seconds", {}))
+
+
 def verify_shards(directory: str | Path) -> list[str]:
     """Shard paths whose sha256 differs from the manifest (empty when all match)."""
     directory = Path(directory)
@@ -161,21 +194,21 @@ def verify_shards(directory: str | Path) -> list[str]:
 
 
 def iter_shard(path: str | Path, errors: list[str] | None = None) -> Iterator[Clip]:
-    """Decoded clips of one shard in stored order. Undecodable clips are skipped and, when
+    """Decoded clips of one local shard in stored order. Undecodable clips are skipped and, when
     ``errors`` is given, named there; without it they raise."""
     with tarfile.open(path) as tar:
         members = {m.name: m for m in tar.getmembers() if m.isfile()}
         for name in sorted(n for n in members if n.endswith(".json")):
             key = name[: -len(".json")]
             meta = json.loads(tar.extractfile(members[name]).read())
-            opus = members.get(key + ".opus")
+            audio = next((members[f"{key}.{ext}"] for ext in AUDIO_EXTENSIONS if f"{key}.{ext}" in members), None)
             try:
-                if opus is None:
+                if audio is None:
                     raise AudioError(f"{path}:{key}: audio member missing")
-                audio = decode_opus(tar.extractfile(opus).read(), f"{path}:{key}")
+                waveform = decode_audio(tar.extractfile(audio).read(), f"{path}:{key}")
             except AudioError as err:
                 if errors is None:
                     raise
                 errors.append(str(err))
                 continue
-            yield Clip(key, audio, meta["domain"], meta.get("source", ""), meta)
+            yield Clip(key, waveform, meta["domain"], meta.get("source", ""), meta)
