@@ -3,6 +3,7 @@ holds an exported file. Both follow ``usad.embed.Backend``."""
 
 from __future__ import annotations
 
+import glob
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,3 +100,16 @@ def identity(backend) -> dict:
     return {"name": backend.name, "path": str(path), "file": path.name, "sha256": digest,
             "layers": list(backend.layers), "dim": int(backend.dim), "frame_rate": float(backend.frame_rate)}
 
+
+
+def split_model_argument(inputs: list[str], default: Path) -> tuple[Path, list[str], bool]:
+    """(model, audio inputs, whether the default was taken) from ``[MODEL] INPUT...``. The first argument is
+    the model when it is one (``is_model_path``); a first argument that names nothing and has no extension,
+    followed by more, is taken for a mistyped model and refused rather than read as audio."""
+    first = inputs[0]
+    if is_model_path(first):
+        return Path(first), inputs[1:], False
+    if len(inputs) > 1 and not Path(first).exists() and not Path(first).suffix and not glob.has_magic(first):
+        raise FileNotFoundError(f"{first}: no such model directory or .onnx file (audio inputs need an extension; "
+                                "with no model argument the packaged default model is used)")
+    return default, inputs, True

@@ -164,6 +164,7 @@ class RunFolder:
 
 def _identity(section: dict | None, key: str) -> object:
     """The part of a manifest section that must match for a resume (the model's path may move, its hash not)."""
+    section = json.loads(json.dumps(section))  # as stored: tuples become lists
     if key == "model" and isinstance(section, dict):
         return {k: v for k, v in section.items() if k != "path"}
     return section
