@@ -27,19 +27,20 @@ def describe(model: str | Path) -> Rows:
     config = _read_json(config_path) if config_path.is_file() else {}
     onnx_files = [path / n for n in RUNTIME_PREFERENCE if (path / n).is_file()]
     weights = sorted(path.glob("*.safetensors"))
-    if not config and not onnx_files:
-        raise RuntimeModelError(f"{path}: not a model directory (no config.json, no ONNX file)")
     if weights and not config:
         raise RuntimeModelError(f"{config_path}: missing; the safetensors weights need it")
+    if not config and not onnx_files:
+        raise RuntimeModelError(f"{path}: not a model directory (no config.json, no ONNX file)")
+    if config and "encoder" not in config:
+        raise RuntimeModelError(f"{config_path}: no 'encoder' section")
+    record = _read_json(path / EXPORT_RECORD) if (path / EXPORT_RECORD).is_file() else {}
+    onnx_rows = _onnx_rows(path, onnx_files, record)  # first: a broken ONNX file fails before torch loads
     rows: Rows = []
     if config:
-        if "encoder" not in config:
-            raise RuntimeModelError(f"{config_path}: no 'encoder' section")
         rows.append(("variant", str(config.get("variant"))))
         rows += [(key, str(value)) for key, value in config["encoder"].items()]
         rows += _cost_rows(path, config, bool(weights))
-    record = _read_json(path / EXPORT_RECORD) if (path / EXPORT_RECORD).is_file() else {}
-    rows += _onnx_rows(path, onnx_files, record)
+    rows += onnx_rows
     rows.append(("torch weights", ", ".join(w.name for w in weights) or "none (ONNX only)"))
     rows.append(("files", ", ".join(sorted(p.name for p in path.iterdir()))))
     for key in ("distillation", "compression"):

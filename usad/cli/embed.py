@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -49,7 +50,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _fail(message: object, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
+    console.print(f"[red]error:[/] {escape(str(message))}", markup=True)
     return typer.Exit(code)
 
 
@@ -153,9 +154,9 @@ def _embed_npz(spec, specs, output, layers, pool, batch_seconds, windowing, exte
                 seconds += clip.seconds
             advance(1, clip.seconds)
     if writer.count:
-        console.print(f"[green]{writer.count} embeddings ({seconds:.1f} s of audio) -> {output.describe()}")
+        console.print(f"{writer.count} embeddings ({seconds:.1f} s of audio) -> {output.describe()}")
     else:
-        console.print(f"[red]nothing written: every input failed[/]"
+        console.print("nothing written: every input failed"
                       f"{f' ({output.path} from before is left as it was)' if output.replaces else ''}")
     if errors:
         _report_errors(errors, "")
@@ -184,7 +185,7 @@ def _embed_folder(spec, specs, output, layers, pool, batch_seconds, windowing, e
     except Exception as err:  # a worker died (killed, out of memory) or a backend failed on a shard
         raise _fail(f"{type(err).__name__}: {err}; the shards written are kept: rerun the same command to resume",
                     1) from None
-    console.print(f"[green]{summary['ok']} embedded ({summary['seconds']:.1f} s of audio) in "
+    console.print(f"{summary['ok']} embedded ({summary['seconds']:.1f} s of audio) in "
                   f"{summary['shards_done']} of {summary['shards']} shards -> {output.path}/")
     if summary["errors"]:
         _report_errors(summary["errors"], f", all listed in {output.path / ERRORS_FILE}")
