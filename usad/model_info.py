@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from usad.onnx_conventions import EXPORT_RECORD, RUNTIME_PREFERENCE, choose_file, forced_int8, is_int8
-from usad.runtime import Encoder, RuntimeModelError
+from usad.runtime import Encoder, RuntimeModelError, read_json
 
 Rows = list[tuple[str, str]]
 
@@ -24,7 +24,7 @@ def describe(model: str | Path) -> Rows:
     if not path.is_dir():
         raise RuntimeModelError(f"{path}: not a model directory or an .onnx file")
     config_path = path / "config.json"
-    config = _read_json(config_path) if config_path.is_file() else {}
+    config = read_json(config_path) if config_path.is_file() else {}
     onnx_files = [path / n for n in RUNTIME_PREFERENCE if (path / n).is_file()]
     weights = sorted(path.glob("*.safetensors"))
     if weights and not config:
@@ -33,7 +33,7 @@ def describe(model: str | Path) -> Rows:
         raise RuntimeModelError(f"{path}: not a model directory (no config.json, no ONNX file)")
     if config and "encoder" not in config:
         raise RuntimeModelError(f"{config_path}: no 'encoder' section")
-    record = _read_json(path / EXPORT_RECORD) if (path / EXPORT_RECORD).is_file() else {}
+    record = read_json(path / EXPORT_RECORD) if (path / EXPORT_RECORD).is_file() else {}
     onnx_rows = _onnx_rows(path, onnx_files, record)  # first: a broken ONNX file fails before torch loads
     rows: Rows = []
     if config:
@@ -89,9 +89,3 @@ def _onnx_rows(directory: Path, files: list[Path], record: dict) -> Rows:
         rows.append((file.name, ", ".join(notes)))
     return rows
 
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RuntimeModelError(f"{path}: unreadable or not valid JSON ({err})") from err

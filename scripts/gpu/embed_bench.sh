@@ -33,29 +33,16 @@ fi
 nproc
 
 # usad.bench / usad.export / usad.quantize are install-time aliases of the top-level folders (pyproject's
-# package-dir): without an install, map them by hand, then run a module (or the usad CLI) with the arguments.
-run_py() {
-    "$PY" - "$@" <<'PY'
-import importlib, importlib.util, os, runpy, sys
-sys.path.insert(0, os.getcwd())
-import usad
-for name in ("bench", "export", "quantize"):
-    try:
-        importlib.import_module(f"usad.{name}")
-    except ImportError:
-        spec = importlib.util.spec_from_file_location(f"usad.{name}", f"{name}/__init__.py",
-                                                      submodule_search_locations=[name])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[f"usad.{name}"] = module
-        spec.loader.exec_module(module)
-        setattr(usad, name, module)
-target, sys.argv = sys.argv[1], sys.argv[1:]
-if target == "usad":
-    from usad.cli import app
-    app(sys.argv[1:], prog_name="usad")
-else:
-    runpy.run_module(target, run_name="__main__", alter_sys=True)
-PY
+# package-dir). Without an install a tree of symlinks stands in, for this shell and the worker processes alike.
+if ! "$PY" -c "import usad.bench" 2>/dev/null; then
+    TREE=/tmp/usad-tree/usad
+    rm -rf /tmp/usad-tree && mkdir -p "$TREE"
+    for entry in usad/* bench export quantize; do ln -s "$PWD/$entry" "$TREE/$(basename "$entry")"; done
+    export PYTHONPATH="/tmp/usad-tree${PYTHONPATH:+:$PYTHONPATH}"
+fi
+run_py() {  # module, arguments; "usad": the CLI
+    if [ "$1" = usad ]; then shift; "$PY" -c "from usad.cli import app; app(prog_name='usad')" "$@"
+    else "$PY" -m "$@"; fi
 }
 
 bench() {  # model, prefer, clips, stem
