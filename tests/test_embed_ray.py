@@ -35,4 +35,5 @@ def test_ray_path_writes_the_rows_of_the_local_path(shared, tmp_path):
     assert remote.num_rows == local.num_rows == 24 * 7
     for column in ("path", "duration", "layer"):
         assert remote[column].to_pylist() == local[column].to_pylist()
-    np.testing.assert_array_equal(np.asarray(remote["embedding"].to_pylist()), np.asarray(local["embedding"].to_pylist()))
+    vectors = [np.asarray(table["embedding"].to_pylist()) for table in (remote, local)]
+    np.testing.assert_array_equal(*vectors)
