@@ -171,6 +171,8 @@ def test_embed_and_info_without_torch(models, clip, tmp_path):
     done = usad("embed", clip, "--out", tmp_path / "e.npz", torchless=True)
     assert done.returncode == 0, done.stderr
     assert np.load(tmp_path / "e.npz")[str(clip)].shape == (7, 256)
+    assert usad("embed", clip, "--out", tmp_path / "run", torchless=True).returncode == 0
+    assert (tmp_path / "run" / "part-00000.parquet").is_file()
     info = usad("info", DEFAULT, torchless=True)
     assert info.returncode == 0 and "5.62 M (config.json)" in info.stdout and "needs torch" in info.stdout
     refused(usad("embed", models["torch"], clip, "--out", tmp_path / "t.npz", torchless=True),

@@ -110,24 +110,35 @@ class RunFolder:
                          "inputs": {"items": len(items), "sha256": inputs_digest(items), "shards": self.count}}
 
     def open(self) -> bool:
-        """Create the folder or check that it holds this same run; True when resuming an earlier one."""
+        """Create the folder or check that it holds this same run; True when it already held it (a resume, or
+        another rank of this run got there first: ranks may start at once, so creating is idempotent)."""
         run_file = self.out / RUN_FILE
-        if run_file.is_file():
-            try:
-                earlier = json.loads(run_file.read_text())
-            except (OSError, ValueError) as err:
-                raise RunError(f"{run_file}: unreadable ({err}); remove {self.out} or pick another --out") from err
-            differs = [key for key in ("model", "options", "inputs") if _identity(earlier.get(key), key) !=
-                       _identity(self.manifest[key], key)]
-            if differs:
-                raise RunError(f"{self.out} holds another run (its {', '.join(differs)} differ); pass --overwrite "
-                               "to replace it or pick another --out")
-            return True
-        if self.out.exists() and any(self.out.iterdir()):
-            raise RunError(f"{self.out} exists and is not a run folder of usad embed; pick another --out")
-        (self.out / STATUS_DIR).mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run_file, self.manifest)
-        return False
+        if not run_file.is_file():
+            foreign = [p.name for p in self.out.iterdir() if not p.name.startswith(("part-", "_", "."))] \
+                if self.out.is_dir() else []
+            if foreign:
+                raise RunError(f"{self.out} exists and is not a run folder of usad embed (it holds {foreign[0]}); "
+                               "pick another --out")
+            (self.out / STATUS_DIR).mkdir(parents=True, exist_ok=True)
+            tmp = self.out / f".{RUN_FILE}.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps(self.manifest, indent=1))
+            try:  # a hard link is atomic and exclusive: one rank writes the manifest whole, the others check it
+                os.link(tmp, run_file)
+                return False
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        try:
+            earlier = json.loads(run_file.read_text())
+        except (OSError, ValueError) as err:
+            raise RunError(f"{run_file}: unreadable ({err}); remove {self.out} or pick another --out") from err
+        differs = [key for key in ("model", "options", "inputs")
+                   if _identity(earlier.get(key), key) != _identity(self.manifest[key], key)]
+        if differs:
+            raise RunError(f"{self.out} holds another run (its {', '.join(differs)} differ); pass --overwrite "
+                           "to replace it or pick another --out")
+        return True
 
     def clear(self) -> None:
         """Remove an earlier run's files (only those: anything else in the folder stays)."""
