@@ -9,7 +9,8 @@
 #   rm -rf .whl && .venv/bin/pip download --only-binary=:all: --no-deps --python-version 3.12 \
 #       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
 #       pyarrow==26.0.1 soundfile soxr cffi pycparser
-# Command (from the repo root, ~7 minutes):  OUT=$OUT bash scripts/gpu/embed_bench.sh
+# Command (from the repo root, ~7 minutes; PART=tiny or PART=small runs one half, ~3 / ~4 minutes):
+#   OUT=$OUT bash scripts/gpu/embed_bench.sh
 # Comes back: $OUT/embed_throughput_16c_tiny_int8.{json,md}, $OUT/embed_throughput_16c_small_fp32.{json,md},
 #   $OUT/export_small.log; copy the .json/.md into bench/results/.
 # Dry run on this CPU at tiny sizes (no wheels, the venv's python, about 3 minutes):
@@ -21,7 +22,7 @@ PY="${PY:-python3}"
 mkdir -p "$OUT"
 if [ -z "${DRY:-}" ]; then
     source scripts/gpu/distill_env.sh  # wheels into /tmp/site, the repo on PYTHONPATH
-    CONFIGS="1x1,4x1,8x1,16x1,1x16"; TINY_CLIPS=1500; SMALL_CLIPS=400; ROUNDS=2; SHARD=25
+    CONFIGS="1x1,2x1,4x1,8x1,16x1,1x16"; TINY_CLIPS=1000; SMALL_CLIPS=250; ROUNDS=2; SHARD=25
     SMALL=models/usad-small-distilled
 else
     export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -50,9 +51,14 @@ bench() {  # model, prefer, clips, stem
         --clips "$3" --seconds 5 --shard-size "$SHARD" --rounds "$ROUNDS" --warmup 0 --out "$OUT" --stem "$4"
 }
 
-bench usad/assets/usad-default "" "$TINY_CLIPS" embed_throughput_16c_tiny_int8
-if run_py usad export "$SMALL" --opset 17 > "$OUT/export_small.log" 2>&1; then
-    bench "$SMALL" fp32 "$SMALL_CLIPS" embed_throughput_16c_small_fp32
-else
-    echo "export of $SMALL failed (tail of $OUT/export_small.log):"; tail -5 "$OUT/export_small.log"; exit 1
+PART="${PART:-tiny small}"
+if [[ " $PART " == *" tiny "* ]]; then
+    bench usad/assets/usad-default "" "$TINY_CLIPS" embed_throughput_16c_tiny_int8
+fi
+if [[ " $PART " == *" small "* ]]; then
+    if run_py usad export "$SMALL" --opset 17 > "$OUT/export_small.log" 2>&1; then
+        bench "$SMALL" fp32 "$SMALL_CLIPS" embed_throughput_16c_small_fp32
+    else
+        echo "export of $SMALL failed (tail of $OUT/export_small.log):"; tail -5 "$OUT/export_small.log"; exit 1
+    fi
 fi
