@@ -21,8 +21,9 @@ import soundfile as sf
 
 from usad.backends import BackendSpec
 from usad.dataset import DatasetRun, read_embeddings
-from usad.dataset.inputs import InputError, expand_inputs
+from usad.dataset.inputs import expand_inputs
 from usad.dataset.run import ERRORS_FILE, RunError, rank_from_env
+from usad.errors import InputError
 from usad.runtime import Encoder, default_model_dir
 
 USAD = str(Path(sys.executable).parent / "usad")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from usad.errors import MissingExtra
 from usad.files import sha256_file
 
 
@@ -61,9 +62,7 @@ def open_backend(model: str | Path, device: str = "cpu", threads: int | None = N
     try:
         import torch
     except ImportError as err:
-        from usad.runtime import RuntimeModelError
-
-        raise RuntimeModelError(f"{path}: no ONNX file here, and torch weights need torch: `pip install "
+        raise MissingExtra(f"{path}: no ONNX file here, and torch weights need torch: `pip install "
                                 "'usad-edge[train]'`, or export the model to ONNX with `usad export`") from err
 
     from usad.modeldir import load

@@ -39,11 +39,12 @@ def _parse_layers(layer: str) -> list[int] | None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean a bad argument, input, model or output: shown as one line, never a traceback.
-    ModelDirError counts once usad.modeldir is loaded (it needs torch, which a runtime install lacks)."""
-    from usad.dataset.run import RunError
+    ``UsadError`` covers the package's own; ModelDirError is listed once usad.modeldir is loaded (it needs
+    torch, which a runtime install lacks); ValueError and OSError come from numpy, soundfile and the OS."""
+    from usad.errors import UsadError
     from usad.runtime import RuntimeModelError
 
-    errors: list[type[BaseException]] = [ValueError, OSError, RuntimeModelError, RunError, ImportError]
+    errors: list[type[BaseException]] = [UsadError, ValueError, OSError, RuntimeModelError, ImportError]
     if "usad.modeldir" in sys.modules:
         errors.append(sys.modules["usad.modeldir"].ModelDirError)
     return tuple(errors)

@@ -23,16 +23,13 @@ import soundfile as sf
 
 from usad.audio import AudioError, check_waveform, to_mono_16k
 from usad.embed import AudioFile, Source
+from usad.errors import InputError
 
 Item = tuple[str, str]  # (path, member of a tar shard or "")
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "opus", "mp3", "aiff", "aif", "au")
 MANIFEST_SUFFIXES = (".txt", ".lst", ".csv", ".tsv", ".jsonl")
 SHARD_SUFFIXES = (".tar",)
 PATH_COLUMN = "path"
-
-
-class InputError(ValueError):
-    """An input argument that names nothing to embed; the message names it."""
 
 
 def item_key(item: Item) -> str:

@@ -14,10 +14,12 @@ from typing import Literal
 
 import numpy as np
 
+from usad.errors import InputError
+
 FOLDER_SUFFIXES = ("", ".parquet")  # "emb/" or Spark's "emb.parquet/": a folder of Parquet shards
 
 
-class OutputError(ValueError):
+class OutputError(InputError):
     """An output path that cannot be written; the message names it and says what to give instead."""
 
 

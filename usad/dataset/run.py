@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from usad.dataset.inputs import Item, item_key
+from usad.errors import UsadError
 from usad.files import atomic_write_json, atomic_write_text
 
 FORMAT = "usad-embeddings/1"
@@ -34,7 +35,7 @@ STATUS_DIR = "_status"
 ERRORS_FILE = "_errors.tsv"
 
 
-class RunError(RuntimeError):
+class RunError(UsadError):
     """An output folder that cannot take this run; the message says why and what to do."""
 
 
