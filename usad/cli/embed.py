@@ -18,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from usad.cli import app
+from usad.dataset.inputs import AUDIO_EXTENSIONS
+from usad.errors import InputError
 
 console = Console(stderr=True, soft_wrap=True)
 SHOWN_ERRORS = 20  # failed files listed on screen; all of them are in the output's error list
@@ -34,7 +36,7 @@ def _parse_layers(layer: str) -> list[int] | None:
     try:
         return [int(x) for x in layer.split(",")]
     except ValueError as err:
-        raise ValueError(f"--layer takes 'all' or hidden-state numbers like 6, -1 or 2,4,6; got {layer!r}") from err
+        raise InputError(f"--layer takes 'all' or hidden-state numbers like 6, -1 or 2,4,6; got {layer!r}") from err
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -98,8 +100,7 @@ def embed(
     world: int = typer.Option(0, min=0, help="Processes sharing the run; each embeds every world-th shard."),
     overwrite: bool = typer.Option(False, help="Replace a folder that holds another run."),
     npy_dir: Path = typer.Option(None, help="Also write one .npy per input, mirroring the input tree here."),
-    ext: str = typer.Option(",".join(("wav", "flac", "ogg", "opus", "mp3", "aiff", "aif", "au")),
-                            help="Audio extensions taken from folders and shards."),
+    ext: str = typer.Option(",".join(AUDIO_EXTENSIONS), help="Audio extensions taken from folders and shards."),
     batch_seconds: float = typer.Option(60.0, min=1.0, help="Padded audio per batch of short files (larger on GPU)."),
     chunk_seconds: float = typer.Option(30.0, help="Files longer than this stream through windows of this core."),
     device: str = typer.Option("cpu", help="Torch device for model dirs without ONNX."),
@@ -114,10 +115,10 @@ def embed(
     try:
         model, specs, defaulted = split_model_argument(inputs, default_model_dir())
         if not specs:
-            raise ValueError("no audio inputs given (usage: usad embed [MODEL] INPUT...)")
+            raise InputError("no audio inputs given (usage: usad embed [MODEL] INPUT...)")
         output = check_output(out)
         if output.kind == "npz" and (workers > 1 or world > 1 or npy_dir):
-            raise ValueError("--workers, --world and --npy-dir need a folder output (--out DIR): an .npz is "
+            raise InputError("--workers, --world and --npy-dir need a folder output (--out DIR): an .npz is "
                              "written by one process")
         windowing = Windowing(chunk_seconds)
         layers = _parse_layers(layer)
