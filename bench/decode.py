@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from usad.bench.latency import RESULTS_DIR, load_average, machine_info, result_path, write_json
+from usad.bench.harness import RESULTS_DIR, load_average, machine_info, result_stem
+from usad.bench.writer import write_report
 from usad.config import SAMPLE_RATE
 from usad.data.shards import MANIFEST, decode_audio, read_manifest, shard_domains
 from usad.data.stream import DataConfig, ShardStream, make_loader
@@ -156,6 +157,4 @@ def decode_markdown(record: dict) -> str:
 
 
 def write_decode_report(record: dict, directory: Path = RESULTS_DIR) -> Path:
-    path = write_json(record, result_path(record, "decode.json", directory))
-    path.with_suffix(".md").write_text(decode_markdown(record))
-    return path
+    return write_report(directory, result_stem(record, "decode"), record, decode_markdown(record))["json"]

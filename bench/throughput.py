@@ -23,26 +23,20 @@ import torch
 import torch.distributed as dist
 from torch.utils.flop_counter import FlopCounterMode
 
+from usad.bench.floor import gemm_rate
 from usad.config import SAMPLE_RATE
 from usad.distill.recipe import Recipe, load_recipe
 from usad.distill.trainer import Distiller, Trainer
 from usad.model import create_model
 
 
-def matmul_peak_tflops(device: torch.device, size: int = 8192, repeats: int = 20) -> float:
-    """Measured bf16 (GPU) or fp32 (CPU) dense matmul rate, TFLOP/s."""
-    if device.type != "cuda":
-        size, repeats = 1024, 5
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
-    for _ in range(3):
-        a @ b
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    _sync(device)
-    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e12
+def matmul_peak_tflops(device: torch.device) -> float:
+    """Measured bf16 (GPU; an 8192^3 product) or fp32 (CPU) dense matmul rate, TFLOP/s: the MFU denominator."""
+    if device.type == "cuda":
+        rate = gemm_rate([(8192, 8192, 8192)], device="cuda", dtype=torch.bfloat16)
+    else:
+        rate = gemm_rate()
+    return rate["gflops"] / 1e3
 
 
 def _sync(device: torch.device) -> None:

@@ -36,7 +36,8 @@ def default_model_dir() -> Path:
     return path
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A model dir's JSON file (config.json, export.json); a bad one is a RuntimeModelError naming it."""
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -78,7 +79,7 @@ class Encoder:
         self.untrained = meta.get("usad_untrained") == "true"
         config_path = self.path.parent / "config.json"
         if config_path.is_file():
-            dir_config = _read_json(config_path)
+            dir_config = read_json(config_path)
             if dir_config.get("encoder") != self.config:
                 raise RuntimeModelError(f"{config_path} does not match {self.path}: the ONNX file was exported from "
                                         "another model; re-run `usad export`")

@@ -105,6 +105,28 @@ wait)  # wait MINUTES: status every minute until every run has stopped or the mi
 stop)  # SIGTERM to every run: each writes its checkpoint and resume pack, then exits with code 75
     for pid in "$STAGE"/runs/*/pid; do [[ -f $pid ]] && kill -TERM "$(cat "$pid")" 2>/dev/null || true; done
     sleep "${POLL:-20}"; run_status ;;
+compress)  # compress RUN CORPUS PRESET[=CONFIG] ...: background `usad compress` of RUN's model into each preset at once
+    full=$STAGE/runs/${2:?compress needs the full run}/model; corpus=$STAGE/${3:?and its corpus}-$FORMAT; shift 3
+    [[ -f $full/config.json ]] || { echo "$full: no model dir yet"; exit 2; }
+    for spec in "$@"; do
+        preset=${spec%%=*}; config=${spec#*=}; [[ $config == "$spec" ]] && config=configs/compress.yaml
+        run=$STAGE/runs/$preset; mkdir -p "$run"
+        resume=(); [[ -f $run/checkpoint.pt ]] && resume=(--resume)
+        setsid nohup "$PY" -m usad.compress --teacher "$full" --preset "$preset" --init "${INIT:-every-kth}" \
+            --config "$config" --out "$run" --set "data.corpus=[$corpus]" --set "data.workers=${WORKERS:-2}" \
+            --set "train.max_steps=${STEPS:-2000}" --set "train.max_minutes=${MINUTES:-4}" "${sets[@]}" \
+            "${resume[@]}" > "$run/stdout.log" 2>&1 < /dev/null &
+        echo $! > "$run/pid"
+        echo "$preset: compressing from $full (pid $!, config $config)"
+    done ;;
+export-models)  # export-models RUN ...: the runs' model dirs as bf16 safetensors, tarred in 15 MiB parts, into $OUT
+    mkdir -p "$DEST/models"
+    for name in "${@:2}"; do
+        "$PY" scripts/gpu/to_bf16.py "$STAGE/runs/$name/model" "$DEST/models/$name"
+        cp "$STAGE/runs/$name/train_log.jsonl" "$DEST/models/$name/" 2>/dev/null || true
+    done
+    tar -C "$DEST" -cf - models | split -b 15M - "$DEST/models.tar.part-"
+    rm -rf "$DEST/models"; ls -la "$DEST" ;;
 export)  # export NAME: the run's resume pack (recipe, cursors, bf16 weights) and logs into $OUT: 8 files <= 16 MiB
     run=$STAGE/runs/${2:?export needs a run name}
     mkdir -p "$DEST/$2"
@@ -113,6 +135,6 @@ export)  # export NAME: the run's resume pack (recipe, cursors, bf16 weights) an
     ls -la "$DEST/$2"; du -sh "$DEST/$2" ;;
 *)
     echo "usage: campaign.sh setup [PART] | stage PART | transcode | train NAME CORPUS [NAME CORPUS] | status |"\
-         "wait MIN | stop | export NAME"
+         "wait MIN | stop | compress RUN CORPUS PRESET[=CONFIG]... | export NAME | export-models RUN..."
     exit 2 ;;
 esac
