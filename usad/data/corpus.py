@@ -5,7 +5,8 @@ first. Jobs run in a small process pool in batches and are consumed in order, so
 stops is the same on every run. Every shard holds one domain (``manifest["shards"][i]["domain"]``),
 its clips in an order hashed from their keys. The built corpus is checked against the task
 manifests before anything is written: a corpus that shares a recording with a task's val/test
-side is refused (``LeakError``).
+side is refused (``LeakError``). Finished jobs are kept in ``out/.jobs`` until the manifest is
+written, so a killed build, run again with the same arguments, resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ from __future__ import annotations
 import functools
 import itertools
 import multiprocessing as mp
+import shutil
 from pathlib import Path
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from usad.data import sources as src
+from usad.data.jobcache import run_cached
 from usad.data.recipes import RECIPE_NAMES, RECIPES, SourceRecipe
 from usad.data.shards import DOMAINS, ShardWriter, opus_compression_level, write_manifest
 from usad.data.splits import check_disjoint, stable_fraction
 from usad.data.tasks import held_out_tokens
-from usad.data.worker import MAX_FILE_SECONDS, run_job
+from usad.data.worker import MAX_FILE_SECONDS
 
 BATCH = 8
+JOB_CACHE = ".jobs"  # finished jobs of an unfinished build, inside the output folder (usad.data.jobcache)
 # Opus bitrates per domain, chosen by size against quality (bench/results/opus_bitrate.md).
 OPUS_KBPS = {"speech": 12.0, "sound": 16.0, "music": 16.0}
 
@@ -82,7 +86,8 @@ def build_corpus(out: str | Path, hours_per_domain: float = 7.0, subset: tuple[s
     budget = hours_per_domain * 3600
     problems: list[str] = []
     collected: list[tuple[bytes, dict]] = []
-    encode = functools.partial(run_job, kbps=kbps)
+    cache = Path(out) / JOB_CACHE
+    encode = functools.partial(run_cached, kbps=kbps, cache=cache)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
                   TimeElapsedColumn()) as progress, mp.get_context("spawn").Pool(workers) as pool:
         for domain in DOMAINS:
@@ -103,7 +108,9 @@ def build_corpus(out: str | Path, hours_per_domain: float = 7.0, subset: tuple[s
     check_disjoint({t for _, meta in collected for t in meta["sources"]}, held_out)
     request = {"hours_per_domain": hours_per_domain, "subset": sorted(subset) if subset else None,
                "max_file_seconds": MAX_FILE_SECONDS, "opus_kbps": kbps, "shard_mb": shard_mb}
-    return _write(Path(out), collected, problems, request, int(shard_mb * 1024 * 1024))
+    manifest = _write(Path(out), collected, problems, request, int(shard_mb * 1024 * 1024))
+    shutil.rmtree(cache, ignore_errors=True)  # the shards hold it all now
+    return manifest
 
 
 def _hours(clips, key) -> dict[str, float]:

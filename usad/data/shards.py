@@ -101,7 +101,7 @@ def decode_opus(data: bytes, name: str) -> np.ndarray:
     return check_waveform(audio if audio.ndim == 1 else audio.mean(axis=1), name)
 
 
-def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
+def add_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(payload)
     info.mtime = 0  # a rebuild gives byte-identical shards, hence the same sha256
@@ -140,8 +140,8 @@ class ShardWriter:
         size = len(opus) + len(payload) + 2048
         if self._tar is None or (self._bytes and self._bytes + size > self.max_bytes):
             self._open_next()
-        _add(self._tar, f"{key}.opus", opus)
-        _add(self._tar, f"{key}.json", payload)
+        add_member(self._tar, f"{key}.opus", opus)
+        add_member(self._tar, f"{key}.json", payload)
         self._bytes += size
         entry = self.shards[-1]
         entry["clips"] += 1
