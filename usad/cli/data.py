@@ -51,6 +51,7 @@ def corpus(
     workers: int = typer.Option(2, help="Worker processes for synthesis and Opus encoding."),
     shared: Path = typer.Option(None, help="The shared data folder (default ../shared or $USAD_SHARED)."),
     tasks_dir: Path = typer.Option(None, help="Task manifests to check against (default: the committed ones)."),
+    cache: Path = typer.Option(None, help="Finished-jobs folder, to resume a killed build (default OUT/.jobs)."),
 ):
     """Build the corpus; refused (nothing written) if any task's val/test audio would be in it."""
     from usad.data.corpus import build_corpus
@@ -59,7 +60,7 @@ def corpus(
     kbps = _kbps(bitrate)
     try:
         manifest = build_corpus(out, hours_per_domain, tuple(subset) if subset else None, _paths(shared), shard_mb,
-                                workers, kbps, tasks_dir)
+                                workers, kbps, tasks_dir, cache)
     except (LeakError, ValueError, OSError) as err:
         raise _fail(err) from None
     for problem in manifest["problems"]:

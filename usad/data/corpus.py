@@ -63,14 +63,16 @@ def _run_source(recipe: SourceRecipe, budget_s: float, paths, pool, encode, on_c
 
 def build_corpus(out: str | Path, hours_per_domain: float = 7.0, subset: tuple[str, ...] | None = None,
                  paths: src.SourcePaths | None = None, shard_mb: float = 15.0, workers: int = 2,
-                 kbps: dict[str, float] | None = None, tasks_dir: str | Path | None = None) -> dict:
+                 kbps: dict[str, float] | None = None, tasks_dir: str | Path | None = None,
+                 cache: str | Path | None = None) -> dict:
     """Build the corpus into ``out``; returns the manifest (also written as manifest.json).
 
     subset: recipe names (RECIPE_NAMES) to use; None for all. A source whose files are missing is
     reported under ``problems`` and its share goes to the domain's fill source.
     kbps: Opus bitrate per domain, over ``OPUS_KBPS``. tasks_dir: task manifests for the leak check
     (default: the committed ones). Raises ``LeakError`` (nothing written) if a clip shares a source
-    recording with any task's val/test side.
+    recording with any task's val/test side. cache: the finished-jobs folder (default ``out/.jobs``,
+    removed once the manifest is written); builds of other domains may share one to run in parallel.
     """
     paths = paths or src.SourcePaths()
     unknown = set(subset or ()) - set(RECIPE_NAMES)
@@ -86,7 +88,8 @@ def build_corpus(out: str | Path, hours_per_domain: float = 7.0, subset: tuple[s
     budget = hours_per_domain * 3600
     problems: list[str] = []
     collected: list[tuple[bytes, dict]] = []
-    cache = Path(out) / JOB_CACHE
+    own_cache = cache is None
+    cache = Path(out) / JOB_CACHE if own_cache else Path(cache)
     encode = functools.partial(run_cached, kbps=kbps, cache=cache)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
                   TimeElapsedColumn()) as progress, mp.get_context("spawn").Pool(workers) as pool:
@@ -109,7 +112,8 @@ def build_corpus(out: str | Path, hours_per_domain: float = 7.0, subset: tuple[s
     request = {"hours_per_domain": hours_per_domain, "subset": sorted(subset) if subset else None,
                "max_file_seconds": MAX_FILE_SECONDS, "opus_kbps": kbps, "shard_mb": shard_mb}
     manifest = _write(Path(out), collected, problems, request, int(shard_mb * 1024 * 1024))
-    shutil.rmtree(cache, ignore_errors=True)  # the shards hold it all now
+    if own_cache:
+        shutil.rmtree(cache, ignore_errors=True)  # the shards hold it all now
     return manifest
 
 
