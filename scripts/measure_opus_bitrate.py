@@ -24,7 +24,7 @@ from usad.config import SAMPLE_RATE
 from usad.data import sources as src
 from usad.data.shards import encode_opus
 from usad.data.splits import stable_fraction
-from usad.data.worker import _load
+from usad.data.worker import load_source
 from usad.features import KaldiFbank
 from usad.teachers import load_teacher
 
@@ -43,7 +43,7 @@ def real_clips(domain: str, count: int, paths: src.SourcePaths) -> list[np.ndarr
     while len(clips) < count and n < max(map(len, pools)):
         for pool in pools:
             if n < len(pool) and len(clips) < count:
-                audio = _load(str(pool[n].path), pool[n].labels.get("member", ""))
+                audio = load_source(str(pool[n].path), pool[n].labels.get("member", ""))
                 middle = max(0, audio.size // 2 - int(CLIP_SECONDS * SAMPLE_RATE) // 2)
                 clip = audio[middle:middle + int(CLIP_SECONDS * SAMPLE_RATE)]
                 if clip.size >= SAMPLE_RATE and np.sqrt(np.mean(clip ** 2)) > 1e-3:

@@ -1,4 +1,5 @@
-"""``usad data corpus | tasks | check``: build the distillation corpus and the labelled task suite."""
+"""``usad data corpus | subset | payload | tasks | check``: the distillation corpus, its scaling subset and
+transfer parts, and the labelled task suite."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ class Result:
 
 
 @lru_cache(maxsize=256)
-def _load(path: str, member: str = "") -> np.ndarray:
+def load_source(path: str, member: str = "") -> np.ndarray:
     """(S,) float32 16 kHz of a file, or of one member of a zip archive (game data packs)."""
     if not member:
         return load_audio(path, max_seconds=MAX_FILE_SECONDS)
@@ -91,7 +91,7 @@ def _scene(spec: tuple) -> np.ndarray:
     total = int(SCENE_SECONDS * SAMPLE_RATE)
     mix = np.zeros(total, np.float32)
     for i, (path, member) in enumerate(sources):
-        event = _load(path, member)
+        event = load_source(path, member)
         speed = float(rng.uniform(0.8, 1.25))
         event = soxr.resample(event, SAMPLE_RATE, int(SAMPLE_RATE / speed)).astype(np.float32)[:total]
         gain = 10 ** (rng.uniform(-18, 0) / 20) * (0.3 if i == 0 else 1.0)  # first event is a quiet bed
@@ -140,7 +140,7 @@ def run_job(job: Job, kbps: dict[str, float] | None = None) -> Result:
         if job.kind == "file":
             path, member = job.spec
             extra = {"file": Path(path).name} | ({"member": member} if member else {})
-            return Result(_encode(_load(path, member), extra, rate_kbps))
+            return Result(_encode(load_source(path, member), extra, rate_kbps))
         if job.kind == "tts":
             engine, voice, rate, text = job.spec
             audio = speak(text, engine, voice, rate)
