@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_data_corpus_sources import tree  # noqa: F401 - the fake /usr/share tree fixture
 
 from usad.data.corpus import build_corpus
 from usad.data.payload import make_payload
@@ -33,13 +32,13 @@ def leaky_tasks(tmp_path):
 
 
 @pytest.fixture
-def corpus(tree, tmp_path):  # noqa: F811
+def corpus(tree, tmp_path):
     out = tmp_path / "corpus-20h"
     build_corpus(out, hours_per_domain=0.01, subset=SOURCES, paths=tree, shard_mb=0.004, workers=1)
     return out
 
 
-def test_build_corpus_refuses_a_leaking_corpus_and_writes_nothing(tree, tmp_path, leaky_tasks):  # noqa: F811
+def test_build_corpus_refuses_a_leaking_corpus_and_writes_nothing(tree, tmp_path, leaky_tasks):
     with pytest.raises(LeakError, match="T9-fake"):
         build_corpus(tmp_path / "c", hours_per_domain=0.01, subset=("tuxpaint-voices",), paths=tree, workers=1,
                      tasks_dir=leaky_tasks)

@@ -245,22 +245,21 @@ GAME_AUDIO = {  # source name -> where its audio is. Ids are paths under the roo
 }
 
 
+@cache
+def open_archive(path: Path | str) -> zipfile.ZipFile:
+    """An open zip archive, kept per process: reading 0 A.D.'s 3 GB directory once per member would be slow."""
+    return zipfile.ZipFile(path)
+
+
 def _archive_members(archive: Path, pattern: str) -> list[tuple[str, str]]:
     """(member, content token) for the members of a zip archive matching ``pattern``."""
-    with zipfile.ZipFile(archive) as zf:
-        return [(info.filename, f"zip-crc:{info.CRC:08x}-{info.file_size}") for info in zf.infolist()
-                if not info.is_dir() and fnmatch.fnmatch(info.filename, pattern)]
+    return [(info.filename, f"zip-crc:{info.CRC:08x}-{info.file_size}") for info in open_archive(archive).infolist()
+            if not info.is_dir() and fnmatch.fnmatch(info.filename, pattern)]
 
 
 def content_token(item: Item) -> str:
     """Token of an item's bytes: identical audio under two names (or in two packages) is one recording."""
     return item.labels.get("content") or file_token(item.path)
-
-
-@cache
-def open_archive(path: Path | str) -> zipfile.ZipFile:
-    """An open zip archive, kept per process: reading 0 A.D.'s 3 GB directory once per member would be slow."""
-    return zipfile.ZipFile(path)
 
 
 def item_seconds(item: Item) -> float:
