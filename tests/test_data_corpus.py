@@ -84,7 +84,8 @@ def test_missing_source_folders_are_reported_not_fatal(tmp_path):
     from usad.data.sources import SourcePaths
 
     nowhere = tmp_path / "nowhere"
-    paths = SourcePaths(shared=nowhere, drumkits=nowhere, sonic_pi=nowhere, soundfonts=(nowhere,), games=nowhere)
+    paths = SourcePaths(shared=nowhere, drumkits=nowhere, sonic_pi=nowhere, soundfonts=(nowhere,), games=nowhere,
+                        share=nowhere)
     subset = ("fsdd", "sfx-scenes", "fluidsynth-scores")
     manifest = build_corpus(tmp_path / "out", hours_per_domain=0.001, subset=subset, paths=paths, workers=1)
     assert manifest["clips"] == 0 and manifest["shards"] == []
