@@ -63,9 +63,14 @@ def test_unknown_source_name_is_an_error(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (make system-deps)")
-def test_synthetic_sources_are_deterministic(tmp_path):
+def test_synthetic_sources_are_deterministic(tmp_path, tree):
+    from dataclasses import replace
+
+    paths = replace(tree, drumkits=tmp_path / "none", sonic_pi=tmp_path / "none")  # scenes of the tree's effects
+
     def build(out):
-        return build_corpus(out, hours_per_domain=0.002, subset=("tts-espeak-ng", "sfx-scenes"), workers=1)
+        return build_corpus(out, hours_per_domain=0.002, subset=("tts-espeak-ng", "sfx-scenes"), paths=paths,
+                            workers=1)
 
     first, second = build(tmp_path / "a"), build(tmp_path / "b")
     assert first["shards"] == second["shards"]
@@ -79,7 +84,8 @@ def test_missing_source_folders_are_reported_not_fatal(tmp_path):
     from usad.data.sources import SourcePaths
 
     nowhere = tmp_path / "nowhere"
-    paths = SourcePaths(shared=nowhere, drumkits=nowhere, sonic_pi=nowhere, soundfonts=(nowhere,), games=nowhere)
+    paths = SourcePaths(shared=nowhere, drumkits=nowhere, sonic_pi=nowhere, soundfonts=(nowhere,), games=nowhere,
+                        share=nowhere)
     subset = ("fsdd", "sfx-scenes", "fluidsynth-scores")
     manifest = build_corpus(tmp_path / "out", hours_per_domain=0.001, subset=subset, paths=paths, workers=1)
     assert manifest["clips"] == 0 and manifest["shards"] == []

@@ -70,10 +70,26 @@ def _with_fixed_serial(ogg: bytes, serial: int = 1) -> bytes:
     return bytes(out)
 
 
-def encode_opus(audio: np.ndarray) -> bytes:
-    """(S,) float32 at 16 kHz -> Ogg Opus bytes, identical for identical input."""
+# libsndfile (1.1-1.2) maps compression_level linearly onto the Opus bitrate: 0 -> 256 kbps, 1 -> 6 kbps
+# (ogg_opus.c). Measured at 16 kHz mono in bench/results/opus_bitrate.md. It refuses a bitrate_mode
+# together with a compression_level, so the encoder stays in libopus's default VBR.
+OPUS_KBPS_RANGE = (6.0, 256.0)
+
+
+def opus_compression_level(kbps: float) -> float:
+    """libsndfile's compression_level for an Opus target bitrate in kbit/s."""
+    low, high = OPUS_KBPS_RANGE
+    if not low <= kbps <= high:
+        raise ValueError(f"Opus bitrate {kbps:g} kbps is outside libsndfile's {low:g}-{high:g} kbps")
+    return (high - kbps) / (high - low)
+
+
+def encode_opus(audio: np.ndarray, kbps: float | None = None) -> bytes:
+    """(S,) float32 at 16 kHz -> Ogg Opus bytes, identical for identical input. ``kbps``: target
+    bitrate (None: libsndfile's default, about 29 kbps for 16 kHz mono)."""
     buf = io.BytesIO()
-    sf.write(buf, audio, SAMPLE_RATE, format="OGG", subtype="OPUS")
+    level = {} if kbps is None else {"compression_level": opus_compression_level(kbps)}
+    sf.write(buf, audio, SAMPLE_RATE, format="OGG", subtype="OPUS", **level)
     return _with_fixed_serial(buf.getvalue())
 
 
@@ -113,7 +129,7 @@ def audio_member(sample: dict[str, bytes]) -> tuple[str, bytes] | None:
     return None
 
 
-def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
+def add_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(payload)
     info.mtime = 0  # a rebuild gives byte-identical shards, hence the same sha256
@@ -123,12 +139,17 @@ def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
 
 
 class ShardWriter:
-    """Writes clips into ``{prefix}-{n:05d}.tar`` shards of at most ``max_bytes``."""
+    """Writes clips into ``{prefix}-{n:05d}.tar`` shards of at most ``max_bytes``.
 
-    def __init__(self, directory: str | Path, prefix: str = "shard", max_bytes: int = 48 * 1024 * 1024):
+    domain: when given, every clip must be of that domain and each shard's manifest entry records it
+    (``manifest["shards"][i]["domain"]``), so a loader can stream the domains apart.
+    """
+
+    def __init__(self, directory: str | Path, prefix: str = "shard", max_bytes: int = 48 * 1024 * 1024,
+                 domain: str | None = None):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.prefix, self.max_bytes = prefix, max_bytes
+        self.prefix, self.max_bytes, self.domain = prefix, max_bytes, domain
         self.shards: list[dict] = []
         self._tar: tarfile.TarFile | None = None
         self._bytes = 0
@@ -138,15 +159,17 @@ class ShardWriter:
         name = f"{self.prefix}-{len(self.shards):05d}.tar"
         self._tar = tarfile.open(self.directory / (name + ".tmp"), "w", format=tarfile.USTAR_FORMAT)
         self._bytes = 0
-        self.shards.append({"path": name, "clips": 0, "seconds": {}})
+        self.shards.append({"path": name, "clips": 0, "seconds": {}} | ({"domain": self.domain} if self.domain else {}))
 
     def write(self, key: str, opus: bytes, meta: dict) -> None:
+        if self.domain is not None and meta["domain"] != self.domain:
+            raise ValueError(f"{key}: a {meta['domain']} clip in a writer of {self.domain} shards")
         payload = json.dumps(meta, sort_keys=True).encode()
         size = len(opus) + len(payload) + 2048
         if self._tar is None or (self._bytes and self._bytes + size > self.max_bytes):
             self._open_next()
-        _add(self._tar, f"{key}.opus", opus)
-        _add(self._tar, f"{key}.json", payload)
+        add_member(self._tar, f"{key}.opus", opus)
+        add_member(self._tar, f"{key}.json", payload)
         self._bytes += size
         entry = self.shards[-1]
         entry["clips"] += 1
@@ -167,11 +190,16 @@ class ShardWriter:
     def close(self, extra: dict | None = None) -> dict:
         """Finish the last shard and write ``manifest.json``; returns the manifest."""
         self.close_shard()
-        manifest = {"format": "usad-shards/1", "sample_rate": SAMPLE_RATE, "shards": self.shards, **(extra or {})}
-        tmp = self.directory / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        os.replace(tmp, self.directory / MANIFEST)
-        return manifest
+        return write_manifest(self.directory, self.shards, extra)
+
+
+def write_manifest(directory: str | Path, shards: list[dict], extra: dict | None = None) -> dict:
+    """Write ``manifest.json`` (atomically) listing ``shards``; their paths are relative to ``directory``."""
+    manifest = {"format": "usad-shards/1", "sample_rate": SAMPLE_RATE, "shards": shards, **(extra or {})}
+    tmp = Path(directory) / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    os.replace(tmp, Path(directory) / MANIFEST)
+    return manifest
 
 
 def read_manifest(directory: str | Path) -> dict:
