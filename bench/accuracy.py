@@ -91,6 +91,7 @@ def run_accuracy(models: list[str], out: str | Path, tasks: list[str] | None = N
     names = tasks or list(TASKS)
     if set(names) - set(TASKS):
         raise ValueError(f"unknown tasks {sorted(set(names) - set(TASKS))}; choose from {list(TASKS)}")
+    encoders = [load_encoder(spec) for spec in models]  # a bad spec fails before any work
     task_data, skipped = {}, {}
     for name in names:
         got = _task_data(name, audio_dir, Path(manifests) if manifests else None, build_missing, bool(conditions),
@@ -109,9 +110,8 @@ def run_accuracy(models: list[str], out: str | Path, tasks: list[str] | None = N
     load_before = os.getloadavg()
     progress_columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*progress_columns, console=console) as progress:
-        for spec in models:
+        for spec, encoder in zip(models, encoders):
             started = time.perf_counter()
-            encoder = load_encoder(spec)
             row = {"model": encoder.name, "spec": spec, "fingerprint": encoder.fingerprint, "tasks": {}}
             for name, manifest in task_data.items():
                 task_started = time.perf_counter()
@@ -119,8 +119,9 @@ def run_accuracy(models: list[str], out: str | Path, tasks: list[str] | None = N
                     scored = {c: None for c in ("clean", *conditions)}  # a clip-level encoder has no frames
                 else:
                     built = tuple(c for c in conditions if c in manifest.get("built", {}).get("conditions", []))
-                    scored = {c: None for c in conditions} | _score_task(
-                        encoder, manifest, audio_dir, out / "cache", progress, seeds, built, train_noisy)
+                    scored = _score_task(encoder, manifest, audio_dir, out / "cache", progress, seeds, built,
+                                         train_noisy)
+                    scored |= {c: None for c in conditions if c not in scored}
                 for c, result in scored.items():
                     row["tasks"][column(name, c)] = result
                 timing.setdefault(encoder.name, {})[name] = round(time.perf_counter() - task_started, 1)

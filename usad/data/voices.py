@@ -21,7 +21,7 @@ ENGLISH_PACKS = ("British", "Classic", "Default", "HillBilly", "Mobster", "Pirat
 SAME_ACTOR = {"Classic": "Default", "Russian_pl": "Default_pl"}
 # Effort sounds, laughs and coughs are no phrase: left out of T7.
 NON_PHRASES = re.compile(r"^(Firepunch|Hmm|Jump|Laugh|Ooff|Ow|Poison)")
-SPEAKER_CAPS = {"train": 16, "val": 12, "test": 20}  # clips per speaker in T8
+SPEAKER_CAPS = {"train": 12, "val": 10, "test": 16}  # clips per speaker in T8
 
 
 def _voice_items(paths: src.SourcePaths) -> list[src.Item]:
