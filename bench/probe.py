@@ -113,12 +113,3 @@ def clip_probe(data: dict[str, np.ndarray], labels: np.ndarray, splits: np.ndarr
     majority = np.bincount(labels[train]).argmax()
     return {c: summarize(correct[c], int(train.size), choice, float((y == majority).mean()))
             for c, (_, y) in conditions.items()}
-
-
-def run_probe(data: dict[str, np.ndarray], labels: np.ndarray, splits: np.ndarray, seeds: int = 5) -> ProbeResult:
-    """The clean-test result of a clip probe (``clip_probe``) or a frame probe (``frame_probe``)."""
-    if "frames" in data:
-        from usad.bench.frame_probe import frame_probe
-
-        return frame_probe(data, labels, splits, seeds)["clean"]
-    return clip_probe(data, labels, splits, seeds)["clean"]

@@ -2,7 +2,6 @@
 random-init row, retention and the best-teacher row, reports, the embedding cache, and the CLI's
 one-line errors for bad input and missing audio."""
 
-import json
 import os
 import subprocess
 import sys
