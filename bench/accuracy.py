@@ -43,17 +43,18 @@ def _task_data(name: str, audio_dir: Path, manifests: Path | None, build_missing
     done = (manifest or {}).get("built", {})
     complete = manifest is not None and (not noisy or done.get("noisy_missing")
                                          or wanted <= set(done.get("noisy_splits", [])))
-    if not complete:
-        if not build_missing:
-            raise FileNotFoundError(f"{built}: task audio not built; run `usad data tasks --out {audio_dir}`")
+    if manifest is None and not build_missing:
+        raise FileNotFoundError(f"{built}: task audio not built; run `usad data tasks --out {audio_dir}`")
+    if not complete and build_missing:  # without building, a task lacking noisy clips is scored clean only
         report = build_tasks(audio_dir, [name], manifests=manifests, noisy=noisy, train_mixtures=train_noisy)[name]
         if report["missing"]:
             return report["missing"]
         manifest = json.loads(built.read_text())
     splits = {r["split"] for r in manifest["rows"]}
     if splits != {"train", "val", "test"}:
-        return f"no audio for its {', '.join(sorted({'train', 'val', 'test'} - splits)) or 'rows'} " \
-               f"({len(manifest.get('problems', []))} build problems, e.g. {manifest.get('problems', ['?'])[0]})"
+        problems = manifest.get("problems") or ["none recorded"]
+        return f"no audio for its {', '.join(sorted({'train', 'val', 'test'} - splits))} split " \
+               f"({len(problems)} build problems, e.g. {problems[0]})"
     missing = [r["id"] for r in manifest["rows"] if not clip_path(audio_dir, name, r["id"]).is_file()]
     if missing:
         raise FileNotFoundError(f"{audio_dir / name}: {len(missing)} clips missing (e.g. {missing[0]}); rebuild it")
