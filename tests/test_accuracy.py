@@ -72,6 +72,17 @@ def test_embeddings_are_cached_per_model_task_and_condition(task_audio, tmp_path
     assert cached == ["clean", "snr0", "snr5"]
 
 
+def test_probe_trained_on_mixtures_when_asked(tmp_path):
+    audio = tmp_path / "tasks"
+    build_tasks(audio, ["T4-drum"], limit_per_split=6, train_mixtures=True)
+    assert any((audio / "T4-drum" / "snr0").glob("drum__*"))
+    result = run_accuracy(["fbank"], tmp_path / "o", ["T4-drum"], audio, seeds=1, conditions=("snr0",),
+                          train_noisy=True, build_missing=False)
+    row = result["models"][0]["tasks"]
+    assert result["train_noisy"] and row["T4-drum@snr0"]["n_train"] == row["T4-drum"]["n_train"]
+    assert "T4-drum@snr5" not in row
+
+
 def test_bad_model_spec_names_itself():
     with pytest.raises(ValueError, match="not-a-model"):
         encoders.load_encoder("not-a-model")

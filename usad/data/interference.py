@@ -90,7 +90,7 @@ def row_plan(paths: src.SourcePaths, domains: tuple[str, ...], row_id: str, spli
     return {"domain": domain, "split": split, "pieces": plan(pool(paths, domain, split), seconds, key)}
 
 
-@lru_cache(maxsize=24)
+@lru_cache(maxsize=12)
 def _pool_audio(path: str) -> np.ndarray:
     return load_audio(path, max_seconds=MAX_POOL_FILE_SECONDS)
 
