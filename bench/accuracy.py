@@ -137,3 +137,32 @@ def run_accuracy(models: list[str], out: str | Path, tasks: list[str] | None = N
     write_markdown(result, out / "accuracy.md")
     write_plot(result, out / "accuracy.png")
     return result
+
+
+def merge_runs(runs: list[str | Path], out: str | Path, audio_dir: str | Path = "data/tasks") -> dict:
+    """One report from ``accuracy.json`` files of separate runs on the same built tasks (each run's
+    rows, probe results and times kept as they are; the aggregates, reference and best-teacher row
+    are computed over all of them). Writes accuracy.json, .md and .png in ``out``."""
+    loaded = [json.loads(Path(run).read_text()) for run in runs]
+    first = loaded[0]
+    for run, result in zip(runs, loaded):
+        if (list(result["tasks"]), result["conditions"], result["seeds"]) != \
+                (list(first["tasks"]), first["conditions"], first["seeds"]):
+            raise ValueError(f"{run}: other tasks, conditions or seeds than {runs[0]}; cannot merge")
+    keep = ("model", "spec", "fingerprint", "tasks")
+    rows = [{k: row[k] for k in keep} for result in loaded for row in result["models"]]
+    task_data = {name: json.loads((Path(audio_dir) / f"{name}.json").read_text()) for name in first["tasks"]}
+    result = summary.summarize(rows, [r["spec"] for r in rows], task_data, tuple(first["conditions"][1:]))
+    timing = [r["timing"] for r in loaded]
+    result.update(seeds=first["seeds"], skipped=first.get("skipped", {}), train_noisy=first.get("train_noisy", False),
+                  timing={"seconds": {m: t for run in timing for m, t in run["seconds"].items()},
+                          "cpus": timing[0]["cpus"], "load_before": timing[0]["load_before"],
+                          "load_after": timing[-1]["load_after"],
+                          "runs": {m: {k: run[k] for k in ("load_before", "load_after")}
+                                   for run in timing for m in run["seconds"]}})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "accuracy.json").write_text(json.dumps(result, indent=1))
+    write_markdown(result, out / "accuracy.md")
+    write_plot(result, out / "accuracy.png")
+    return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -44,3 +45,21 @@ def accuracy(
         raise typer.Exit(2) from err
     console.print((out / "accuracy.md").read_text())
     console.print(f"wrote {out}/accuracy.json, accuracy.md, accuracy.png (reference: {result['reference']})")
+
+
+@bench_app.command("accuracy-merge")
+def accuracy_merge(
+    runs: list[Path] = typer.Argument(..., help="accuracy.json files of `usad bench accuracy` runs on the same tasks."),
+    out: Path = typer.Option(Path("bench-results/accuracy"), help="Folder for the merged accuracy.json/.md/.png."),
+    data: Path = typer.Option(Path("data/tasks"), help="The task audio folder the runs scored."),
+):
+    """One accuracy report (reference, best teacher, domains) from runs made one model at a time."""
+    from usad.bench.accuracy import merge_runs
+
+    try:
+        result = merge_runs(runs, out, data)
+    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as err:
+        console.print(f"[red]usad bench accuracy-merge: {err}[/]")
+        raise typer.Exit(2) from err
+    console.print(f"wrote {out}/accuracy.json, accuracy.md, accuracy.png ({len(result['models'])} rows, "
+                  f"reference: {result['reference']})")
