@@ -4,9 +4,10 @@
 #
 #   make teachers && bash scripts/rescore_accuracy.sh            # CPU, ~15 min per usad-small-sized model
 #
-# Each encoder first runs alone (its time is then its own, in bench/results/accuracy/time-*.json), which
-# fills the embedding cache; the last run scores all of them together from that cache and writes
-# bench/results/accuracy/accuracy.{json,md,png}. A killed run resumes from the cache.
+# Each encoder runs alone (its time is then its own; its result is kept as bench/results/accuracy/run-*.json),
+# and `usad bench accuracy-merge` makes the one report bench/results/accuracy/accuracy.{json,md,png} with the
+# reference, best-teacher, floor and per-domain rows. A killed run resumes: finished encoders are skipped and
+# embeddings come from the cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results/accuracy}
@@ -19,10 +20,12 @@ for dir in models/*/; do
   [ "${dir%/}" = models/usad-small-distilled ] || SPECS+=("${dir%/}")
 done
 [ -f "$DATA/T10-f0.json" ] || nice -n 10 "$USAD" data tasks --out "$DATA"
+RUNS=()
 for spec in "${SPECS[@]}"; do
   name=$(echo "$spec" | tr ':/' '__')
-  [ -f "$OUT/time-$name.json" ] && continue
+  if [ -f "$OUT/run-$name.json" ]; then RUNS+=("$OUT/run-$name.json"); continue; fi
   nice -n 10 "$USAD" bench accuracy "$spec" --out "$OUT" --data "$DATA" > /dev/null
-  cp "$OUT/accuracy.json" "$OUT/time-$name.json"
+  cp "$OUT/accuracy.json" "$OUT/run-$name.json"
+  RUNS+=("$OUT/run-$name.json")
 done
-nice -n 10 "$USAD" bench accuracy "${SPECS[@]}" --out "$OUT" --data "$DATA"
+"$USAD" bench accuracy-merge "${RUNS[@]}" --out "$OUT" --data "$DATA"
