@@ -2,6 +2,7 @@
 random-init row, retention and the best-teacher row, reports, the embedding cache, and the CLI's
 one-line errors for bad input and missing audio."""
 
+import json
 import os
 import subprocess
 import sys
@@ -129,3 +130,35 @@ def test_onnx_model_dir_goes_through_the_runtime():
     assert isinstance(encoder, encoders.OnnxEncoder) and encoder.frame_rate == 50
     hidden, frames = encoder.encode(np.zeros((2, 16000), np.float32), np.array([16000, 8000]))
     assert hidden.shape[:2] == (encoder.runtime.num_layers, 2) and frames.tolist() == [49, 24]
+
+
+def test_runs_of_one_model_each_merge_into_one_report(tmp_path):
+    from usad.bench.accuracy import merge_runs
+    from usad.bench.probe import ProbeResult
+    from usad.data.tasks import manifest_dir
+
+    def run(model, spec, clean, noisy):
+        def result(score):
+            return ProbeResult(score, score - 0.05, score + 0.05, [score], 3, "mean", 1.0, score, 0.1, 10, 10).to_dict()
+        tasks = {"T1-digit": result(clean[0]), "T1-digit@snr0": result(noisy[0]),
+                 "T4-drum": result(clean[1]), "T4-drum@snr0": result(noisy[1])}
+        path = tmp_path / f"{model}.json"
+        path.write_text(json.dumps({
+            "tasks": {"T1-digit": {}, "T4-drum": {}}, "conditions": ["clean", "snr0"], "seeds": 1,
+            "models": [{"model": model, "spec": spec, "fingerprint": model, "tasks": tasks, "mean": 0}],
+            "timing": {"seconds": {model: {"total": 9.0}}, "cpus": 2, "load_before": [1, 1, 1],
+                       "load_after": [2, 2, 2]}}))
+        return path
+
+    runs = [run("fbank", "fbank", (0.4, 0.8), (0.1, 0.4)),
+            run("whisper", "teacher:whisper:x", (0.9, 0.7), (0.6, 0.5)),
+            run("aisfx", "teacher:aisfx:x", (0.3, 0.9), (0.2, 0.7))]
+    result = merge_runs(runs, tmp_path / "out", manifest_dir())
+    ceiling = result["best_teacher"]
+    assert [ceiling["tasks"][c]["from"] for c in ("T1-digit", "T4-drum@snr0")] == ["whisper", "aisfx"]
+    assert ceiling["mean"] == pytest.approx((0.9 + 0.6 + 0.9 + 0.7) / 4)
+    fbank = result["models"][0]
+    assert fbank["vs_best_teacher"]["mean"] == pytest.approx((0.4 + 0.1 + 0.8 + 0.4) / (0.9 + 0.6 + 0.9 + 0.7))
+    assert fbank["vs_best_teacher"]["domains"]["sound"] == pytest.approx((0.8 + 0.4) / (0.9 + 0.7))
+    assert set(result["timing"]["seconds"]) == {"fbank", "whisper", "aisfx"}
+    assert "**best teacher** (ceiling)" in (tmp_path / "out" / "accuracy.md").read_text()
