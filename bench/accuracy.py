@@ -141,19 +141,26 @@ def run_accuracy(models: list[str], out: str | Path, tasks: list[str] | None = N
 
 def merge_runs(runs: list[str | Path], out: str | Path, audio_dir: str | Path = "data/tasks") -> dict:
     """One report from ``accuracy.json`` files of separate runs on the same built tasks (each run's
-    rows, probe results and times kept as they are; the aggregates, reference and best-teacher row
-    are computed over all of them). Writes accuracy.json, .md and .png in ``out``."""
+    probe results and times kept as they are; runs of one model on different tasks join into one row,
+    whose missing tasks stay n/a). The aggregates, reference and best-teacher row are computed over
+    all of them. Writes accuracy.json, .md and .png in ``out``."""
     loaded = [json.loads(Path(run).read_text()) for run in runs]
     first = loaded[0]
     for run, result in zip(runs, loaded):
-        if (list(result["tasks"]), result["conditions"], result["seeds"]) != \
-                (list(first["tasks"]), first["conditions"], first["seeds"]):
-            raise ValueError(f"{run}: other tasks, conditions or seeds than {runs[0]}; cannot merge")
-    keep = ("model", "spec", "fingerprint", "tasks")
-    rows = [{k: row[k] for k in keep} for result in loaded for row in result["models"]]
-    task_data = {name: json.loads((Path(audio_dir) / f"{name}.json").read_text()) for name in first["tasks"]}
-    result = summary.summarize(rows, [r["spec"] for r in rows], task_data, tuple(first["conditions"][1:]))
-    timing = [r["timing"] for r in loaded]
+        if (result["conditions"], result["seeds"]) != (first["conditions"], first["seeds"]):
+            raise ValueError(f"{run}: other conditions or seeds than {runs[0]}; cannot merge")
+    names = [t for t in TASKS if any(t in r["tasks"] for r in loaded)]
+    by_spec: dict[str, dict] = {}
+    for result in loaded:
+        for row in result["models"]:
+            keys = {k: row[k] for k in ("model", "spec", "fingerprint")}
+            merged = by_spec.setdefault(row["spec"], {**keys, "tasks": {}})
+            merged["tasks"].update({c: v for c, v in row["tasks"].items() if v is not None})
+    rows = list(by_spec.values())
+    task_data = {name: json.loads((Path(audio_dir) / f"{name}.json").read_text()) for name in names}
+    result = summary.summarize(rows, list(by_spec), task_data, tuple(first["conditions"][1:]))
+    # The time of the suite: runs of every task only (a run of a few tasks is no suite time).
+    timing = [r["timing"] for r in loaded if set(names) <= set(r["tasks"])] or [first["timing"]]
     result.update(seeds=first["seeds"], skipped=first.get("skipped", {}), train_noisy=first.get("train_noisy", False),
                   timing={"seconds": {m: t for run in timing for m, t in run["seconds"].items()},
                           "cpus": timing[0]["cpus"], "load_before": timing[0]["load_before"],

@@ -54,7 +54,9 @@ def headline_table(result: dict) -> list[str]:
             "vs best teacher", "retention vs " + result["reference"]]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---|" * (len(head) - 1)]
     for row in _rows(result):
-        cells = [_role(row), _pct(row["mean"]), *(_pct(row.get(f"mean_{c}")) for c in conditions),
+        scored = sum(v is not None for v in row["tasks"].values())
+        partial = f" (partial: {scored} of {len(result['columns'])} columns)" if scored < len(result["columns"]) else ""
+        cells = [_role(row) + partial, _pct(row["mean"]), *(_pct(row.get(f"mean_{c}")) for c in conditions),
                  *(_pct(row["domains"][d]) for d in DOMAINS),
                  _ratio(row["vs_best_teacher"]["mean"]) if ceiling else "n/a", _ratio(row["retention_mean"])]
         lines.append("| " + " | ".join(cells) + " |")
