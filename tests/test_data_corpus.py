@@ -10,7 +10,7 @@ import pytest
 from usad.data.corpus import build_corpus
 from usad.data.shards import iter_shard, read_manifest, verify_shards
 from usad.data.splits import LeakError, check_disjoint
-from usad.data.tasks import held_out_tokens
+from usad.data.tasks import held_out_tokens, load_manifest
 
 SHARED = Path("../shared")
 pytestmark = pytest.mark.skipif(not (SHARED / "data" / "fsdd").is_dir(), reason="needs ../shared")
@@ -52,7 +52,8 @@ def test_corpus_is_deterministic_tagged_and_training_side_only(tmp_path, fake_sh
 
 def test_leak_check_refuses_corpus_with_a_test_clip(tmp_path, fake_shared):
     manifest = _build(tmp_path / "a", fake_shared)
-    tokens = set(manifest["source_tokens"]) | {"fsdd:0_george_10"}
+    test_clip = next(r["id"] for r in load_manifest("T1-digit")["rows"] if r["split"] == "test")
+    tokens = set(manifest["source_tokens"]) | {test_clip}
     with pytest.raises(LeakError, match="T1-digit"):
         check_disjoint(tokens, held_out_tokens())
 

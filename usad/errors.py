@@ -18,7 +18,7 @@ EXIT_INTERRUPTED = 75  # sysexits EX_TEMPFAIL: training stopped by SIGTERM after
 EXTRAS = {
     "train": ("torch", "safetensors", "yaml"),
     "export": ("torch", "onnx", "onnxscript"),
-    "bench": ("torch", "sklearn", "matplotlib", "threadpoolctl"),
+    "bench": ("torch", "sklearn", "matplotlib", "threadpoolctl", "mir_eval"),
     "data": ("webdataset", "music21"),
     "hf": ("transformers",),
     "ray": ("ray",),

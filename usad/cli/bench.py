@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -18,17 +19,32 @@ app.add_typer(bench_app, name="bench")
 @bench_app.command()
 def accuracy(
     models: list[str] = typer.Argument(..., help="Model specs: MODEL_DIR, fbank, random:PRESET, teacher:KIND:PATH, "
-                                                 "onnx:PATH or FILE.onnx. The first model dir is the reference."),
-    tasks: list[str] = typer.Option(None, "--tasks", help="Only these tasks (repeat the flag); default T1-T6."),
+                                                 "onnx:PATH or FILE.onnx. The first model dir is the reference; "
+                                                 "teacher rows make the best-teacher row."),
+    tasks: list[str] = typer.Option(None, "--tasks", help="Only these tasks (repeat the flag); default T1-T10."),
     out: Path = typer.Option(Path("bench-results/accuracy"), help="Folder for accuracy.json/.md/.png and the cache."),
     data: Path = typer.Option(Path("data/tasks"), help="Task audio built by `usad data tasks` (built when missing)."),
-    seeds: int = typer.Option(5, help="Probe seeds per task."),
+    seeds: int = typer.Option(5, min=1, help="Probe seeds per task."),
+    condition: list[str] = typer.Option(None, "--condition", help="Noisy conditions to score (repeat the flag): "
+                                                                  "snr5, snr0; default both."),
+    clean_only: bool = typer.Option(False, help="Score the clean clips only."),
+    train_noisy: bool = typer.Option(False, help="Train and choose each noisy condition's probe on mixtures "
+                                                 "(builds the training mixtures) instead of clean clips."),
 ):
-    """Probe frozen encoders on the task suite; JSON, markdown table and plot."""
+    """Probe frozen encoders on the task suite, clean and in noise; JSON, markdown tables and plot."""
     require("bench", "usad bench accuracy")
     from usad.bench.accuracy import run_accuracy
+    from usad.data.interference import CONDITIONS
+    from usad.modeldir import ModelDirError
+    from usad.teachers import TeacherError
 
-    result = run_accuracy(models, out, tasks or None, data, seeds=seeds)
+    conditions = () if clean_only else tuple(condition or CONDITIONS)
+    try:
+        result = run_accuracy(models, out, tasks or None, data, seeds=seeds, conditions=conditions,
+                              train_noisy=train_noisy)
+    except (FileNotFoundError, ValueError, KeyError, TeacherError, ModelDirError, OSError) as err:
+        console.print(f"[red]usad bench accuracy: {err}[/]")
+        raise typer.Exit(2) from err
     console.print((out / "accuracy.md").read_text())
     console.print(f"wrote {out}/accuracy.json, accuracy.md, accuracy.png (reference: {result['reference']})")
 
@@ -59,3 +75,21 @@ def decode(
     path = write_decode_report(record, out)
     console.print(decode_markdown(record))
     console.print(f"wrote {path} and {path.with_suffix('.md')}")
+
+
+@bench_app.command("accuracy-merge")
+def accuracy_merge(
+    runs: list[Path] = typer.Argument(..., help="accuracy.json files of `usad bench accuracy` runs on the same tasks."),
+    out: Path = typer.Option(Path("bench-results/accuracy"), help="Folder for the merged accuracy.json/.md/.png."),
+    data: Path = typer.Option(Path("data/tasks"), help="The task audio folder the runs scored."),
+):
+    """One accuracy report (reference, best teacher, domains) from runs made one model at a time."""
+    from usad.bench.accuracy import merge_runs
+
+    try:
+        result = merge_runs(runs, out, data)
+    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as err:
+        console.print(f"[red]usad bench accuracy-merge: {err}[/]")
+        raise typer.Exit(2) from err
+    console.print(f"wrote {out}/accuracy.json, accuracy.md, accuracy.png ({len(result['models'])} rows, "
+                  f"reference: {result['reference']})")

@@ -112,20 +112,33 @@ def payload(
 
 @data_app.command()
 def tasks(
-    out: Path = typer.Option(..., help="Output folder: <task>/*.flac and <task>.json per task."),
-    task: list[str] = typer.Option(None, help="Only these tasks (repeat the flag); default T1-T6."),
+    out: Path = typer.Option(..., help="Output folder: <task>/*.flac (conditions in <task>/<condition>/) and "
+                                       "<task>.json per task."),
+    task: list[str] = typer.Option(None, help="Only these tasks (repeat the flag); default T1-T10."),
     regenerate: bool = typer.Option(False, help="Derive manifests from the sources instead of the committed ones."),
-    limit_per_split: int = typer.Option(None, help="Keep N rows per (split, label): a quick subset."),
+    limit_per_split: int = typer.Option(None, min=1, help="Keep N rows per (split, label): a quick subset."),
     shared: Path = typer.Option(None, help="The shared data folder (default ../shared or $USAD_SHARED)."),
+    noisy: bool = typer.Option(True, help="Also build the val/test clips mixed with interference (5 and 0 dB)."),
+    train_mixtures: bool = typer.Option(False, help="Also mix the training clips (for --train-noisy probes)."),
 ):
     """Rebuild the task audio from the committed manifests and check every clip's sha256."""
     from usad.data.tasks import build_tasks
 
-    report = build_tasks(out, task or None, _paths(shared), regenerate, limit_per_split)
+    try:
+        report = build_tasks(out, task or None, _paths(shared), regenerate, limit_per_split, noisy=noisy,
+                             train_mixtures=train_mixtures)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        console.print(f"[red]usad data tasks: {err}[/]")
+        raise typer.Exit(2) from err
     for name, info in report.items():
+        if info["missing"]:
+            console.print(f"[yellow]{name}: skipped: {info['missing']}[/]")
+            continue
         console.print(f"{name}: {info['rows']} clips, {len(info['problems'])} problems")
         for problem in info["problems"][:10]:
             console.print(f"  [yellow]{problem}[/]")
+    if any(info["missing"] or not info["rows"] for info in report.values()):
+        raise typer.Exit(1)
 
 
 @data_app.command()
