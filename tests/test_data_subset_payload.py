@@ -77,6 +77,25 @@ def test_subset_takes_whole_shards_per_domain_with_relative_paths(corpus, tmp_pa
     assert subset["hours"] == pytest.approx(seconds / 3600, abs=1e-3)
 
 
+def test_repacked_subset_copies_the_leading_clips_of_each_domain(corpus, tmp_path):
+    from usad.data.shards import iter_shard
+
+    parent = read_manifest(corpus)
+    hours = 0.002  # less than one shard per domain
+    subset = build_subset(corpus, tmp_path / "small", hours=hours, repack=True)
+    assert {s["domain"] for s in subset["shards"]} == {"speech", "sound", "music"}
+    assert verify_shards(tmp_path / "small") == [] and not any(s["path"].startswith("..") for s in subset["shards"])
+    for domain in ("speech", "sound", "music"):
+        clips = [c for s in subset["shards"] if s["domain"] == domain
+                 for c in iter_shard(tmp_path / "small" / s["path"])]
+        ordered = [c for s in parent["shards"] if s["domain"] == domain for c in iter_shard(corpus / s["path"])]
+        leading = {c.key: c for c in ordered[: len(clips)]}
+        assert {c.key for c in clips} == set(leading)  # the parent's leading clips
+        seconds = [c.meta["seconds"] for c in ordered[: len(clips)]]
+        assert sum(seconds) >= hours * 3600 / 3 > sum(seconds[:-1])  # just enough of them
+        assert all((c.audio == leading[c.key].audio).all() for c in clips)  # copied, not re-encoded
+
+
 def test_subset_cli_and_its_bad_input(corpus, tmp_path):
     ok = subprocess.run([USAD, "data", "subset", str(corpus), "--out", str(tmp_path / "s"), "--hours", "0.006"],
                         capture_output=True, text=True, timeout=120)

@@ -92,6 +92,20 @@ train)  # train NAME CORPUS [NAME CORPUS]: background runs (setsid) that outlive
         echo $! > "$run/pid"
         echo "$name: started (pid $!, $workers workers, corpus $corpus${resume:+, resuming})"
     done ;;
+bench-gpu)  # background: the H200 figures of issue 17 (front-end fixture, paper-recipe throughput) into $STAGE/results
+    mkdir -p "$STAGE/results"
+    setsid nohup bash -c "OUT=$STAGE/results bash scripts/gpu/teacher_frontend_fixture.sh; \
+        OUT=$STAGE/results timeout 300 bash scripts/gpu/paper_throughput.sh" > "$STAGE/results/bench-gpu.log" 2>&1 < /dev/null &
+    echo $! > "$STAGE/results/bench-gpu.pid"; echo "bench-gpu: started (pid $!)" ;;
+bench-decode)  # bench-decode CORPUS: background, after bench-gpu: decode throughput on 16 cores into $STAGE/results
+    mkdir -p "$STAGE/results"
+    setsid nohup bash -c "while kill -0 \$(cat $STAGE/results/bench-gpu.pid 2>/dev/null) 2>/dev/null; do sleep 2; done; \
+        OUT=$STAGE/results CORPUS=$STAGE/raw/${2:?bench-decode needs a staged corpus} timeout 240 bash scripts/gpu/decode_bench.sh" \
+        > "$STAGE/results/bench-decode.log" 2>&1 < /dev/null &
+    echo $! > "$STAGE/results/bench-decode.pid"; echo "bench-decode: queued (pid $!)" ;;
+benches-wait)  # wait until the background benches are done, then copy their results into $OUT
+    for pid in "$STAGE"/results/*.pid; do while kill -0 "$(cat "$pid")" 2>/dev/null; do sleep 2; done; done
+    mkdir -p "$DEST"; cp "$STAGE"/results/*.{json,md,log,safetensors} "$DEST/" 2>/dev/null || true; ls -la "$DEST" ;;
 status)
     run_status ;;
 wait)  # wait MINUTES: status every minute until every run has stopped or the minutes are up

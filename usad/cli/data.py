@@ -79,14 +79,15 @@ def corpus(
 @data_app.command("subset")
 def subset_cmd(
     corpus_dir: Path = typer.Argument(..., help="A built corpus folder."),
-    out: Path = typer.Option(..., help="Folder for the subset's manifest.json (shards stay in the corpus)."),
+    out: Path = typer.Option(..., help="Folder for the subset's manifest.json (and its shards with --repack)."),
     hours: float = typer.Option(2.0, help="Total hours, split equally over the domains."),
+    repack: bool = typer.Option(False, help="Copy the leading clips into new shards (finer than whole shards)."),
 ):
-    """A smaller corpus of whole shards of a built one, for the data-scaling point."""
+    """A smaller corpus of a built one, for the data-scaling point: whole shards, or its leading clips repacked."""
     from usad.data.subset import build_subset
 
     try:
-        manifest = build_subset(corpus_dir, out, hours)
+        manifest = build_subset(corpus_dir, out, hours, repack)
     except (ValueError, OSError) as err:
         raise _fail(err) from None
     per_domain = ", ".join(f"{d} {info['hours']:.2f} h" for d, info in manifest["domains"].items())
