@@ -64,7 +64,7 @@ def make_reference(inputs: Path, out: Path) -> None:
                                                       sample_frequency=SAMPLE_RATE, frame_length=25, frame_shift=10)
             tensors[key.replace("wave", "beats")] = (fbank - 15.41663) / (2 * 6.55582)
     metadata.update(torchaudio=torchaudio.__version__, torch=torch.__version__)
-    save_file(tensors, out, metadata=metadata)
+    save_file({key: value.contiguous() for key, value in tensors.items()}, out, metadata=metadata)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ for name in ('wavlm-base-plus', 'atst-frame-base'): write_untrained(name, sys.ar
 for size in $SIZES; do
     # The recipe as committed, its teacher directories pointed at the untrained ones.
     sed "s#cache/teachers/#$TEACHERS/#" "configs/usad-paper-$size.yaml" > "$TEACHERS/usad-paper-$size.yaml"
-    $PY bench/throughput.py --config "$TEACHERS/usad-paper-$size.yaml" --set "data.corpus=[$CORPUS]" \
+    $PY scripts/gpu/usad_cli.py -m bench.throughput --config "$TEACHERS/usad-paper-$size.yaml" --set "data.corpus=[$CORPUS]" \
         --set train.batch_size=$BATCH --set data.crop_seconds=$CROP --set train.compile=${COMPILE:-false} \
         --steps $STEPS --warmup $WARMUP --json "$OUT/paper_throughput_$size.json" $EXTRA | tail -30
 done

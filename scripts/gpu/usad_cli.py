@@ -4,11 +4,13 @@ folders as pyproject's package-dir does for an install.
 
     python3 scripts/gpu/usad_cli.py data transcode SRC --to flac --out DST
     python3 scripts/gpu/usad_cli.py bench decode CORPUS --workers 1,2,4,8
+    python3 scripts/gpu/usad_cli.py -m bench.throughput --config ...     (a bench script, as ``python -m``)
 """
 
 from __future__ import annotations
 
 import importlib.util
+import runpy
 import sys
 from pathlib import Path
 
@@ -26,6 +28,11 @@ if __name__ == "__main__":
             sys.modules[f"usad.{name}"] = module
             spec.loader.exec_module(module)
             setattr(usad, name, module)
-    from usad.cli import app
+    if sys.argv[1:2] == ["-m"]:
+        module_name = sys.argv[2]
+        sys.argv = [module_name, *sys.argv[3:]]
+        runpy.run_module(module_name, run_name="__main__", alter_sys=True)
+    else:
+        from usad.cli import app
 
-    app(prog_name="usad")
+        app(prog_name="usad")
