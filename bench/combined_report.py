@@ -8,15 +8,16 @@ table is rendered from the newest report by ``scripts/update_readme_results.py``
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from usad.bench.latency import RESULTS_DIR
+from usad.bench.harness import RESULTS_DIR
+from usad.bench.latency import LatencyRow, latency_rows
+from usad.bench.pareto import pareto_front
+from usad.bench.writer import write_report
 
 HEADLINE = {"seconds": 10.0, "batch": 1, "threads": "all"}  # the cell a user's single-clip latency is read from
-CPU_RTF_TARGETS = {"usad-small": 0.02, "usad-tiny": 0.004}  # issue 7, INT8 on 10 s clips, 2 cores
-FLOOR_TARGET = 2.5  # CPU latency within 2.5x of the measured FLOP floor
-GPU_SPEEDUP_TARGET = 5.0  # bf16 compiled + CUDA graphs over eager fp32, throughput, full model
+TARGETS_FILE = Path(__file__).resolve().parent / "targets.json"
 
 
 def _fmt(value, spec: str, missing: str = "-") -> str:
@@ -66,51 +67,84 @@ def latency_markdown(record: dict) -> str:
                 lines.append(f"- {fmt}: skipped ({info['skipped']})")
         lines += ["", "| format | threads | batch | input s | median ms | p95 ms | RTF | audio s/s | floor ms "
                       "| x floor | peak mem MB | file MB |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        rows = [r for r in record["rows"] if r["model"] == entry["name"]]
-        for row in sorted(rows, key=lambda r: (str(r["threads"]), r["batch"], r["seconds"])):
-            info = entry["formats"].get(row["format"], {})
-            if "error" in row:
-                lines.append(f"| {row['format']} | {row['threads']} | {row['batch']} | {row['seconds']:g} | "
-                             f"failed: {row['error'][:80]} | | | | | | | |")
+        for row in sorted(latency_rows(record, entry["name"]), key=lambda r: (str(r.threads), r.batch, r.seconds)):
+            info = entry["formats"].get(row.format, {})
+            if not row.ok:
+                lines.append(f"| {row.format} | {row.threads} | {row.batch} | {row.seconds:g} | "
+                             f"failed: {row.error[:80]} | | | | | | | |")
                 continue
-            lines.append(f"| {row['format']} | {row['threads']} | {row['batch']} | {row['seconds']:g} | "
-                         f"{row['median_ms']:.1f} | {row['p95_ms']:.1f} | {row['rtf']:.4f} | {row['throughput']:.0f} | "
-                         f"{_fmt(row['floor_ms'], '.1f')} | {_fmt(row['x_floor'], '.2f')} | {_peak(info)} | "
+            lines.append(f"| {row.format} | {row.threads} | {row.batch} | {row.seconds:g} | "
+                         f"{row.median_ms:.1f} | {row.p95_ms:.1f} | {row.rtf:.4f} | {row.throughput:.0f} | "
+                         f"{_fmt(row.floor_ms, '.1f')} | {_fmt(row.x_floor, '.2f')} | {_peak(info)} | "
                          f"{_mb(info.get('file_bytes'))} |")
     return "\n".join(lines) + "\n"
 
 
-def _cell(rows: list[dict], model: str, fmt: str, cell: dict = HEADLINE) -> dict | None:
+def _cell(rows: list[LatencyRow], model: str, fmt: str, cell: dict) -> LatencyRow | None:
     for row in rows:
-        if (row["model"] == model and row["format"] == fmt and "error" not in row
-                and all(row[k] == v for k, v in cell.items())):
+        if row.model == model and row.format == fmt and row.ok and all(getattr(row, k) == v for k, v in cell.items()):
             return row
     return None
 
 
-def check_targets(latency: dict) -> list[dict]:
-    """The issue's targets against the measured rows: value, limit, met, and the factor by which it is missed."""
-    results, rows = [], latency["rows"]
+@dataclass
+class ReportRow:
+    """One model x format of the report: latency at the headline cell, size, memory and task scores."""
+
+    model: str
+    format: str
+    params: int
+    untrained: bool
+    gflops_per_second: float
+    file_bytes: int | None
+    peak_mem_mb: float | None
+    median_ms: float | None
+    p95_ms: float | None
+    rtf: float | None
+    x_floor: float | None
+    mean_score: float | None
+    retention: float | None  # mean score / the reference's
+    tasks: dict[str, float | None] | None
+    score_from: str | None  # the format whose score this row shows, when it has none of its own
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def report_rows(report: dict) -> list[ReportRow]:
+    return [ReportRow(**row) for row in report["table"]]
+
+
+def load_targets(path: str | Path = TARGETS_FILE) -> dict:
+    """The targets file (``bench/targets.json`` by default): limits the report marks as met or missed."""
+    return json.loads(Path(path).read_text())
+
+
+def check_targets(latency: dict, targets: dict) -> list[dict]:
+    """``targets`` against the measured rows: value, limit, met, and the factor by which it is missed."""
+    results, rows = [], latency_rows(latency)
     for entry in latency["models"]:
-        variant = entry.get("variant") or entry["name"]
+        variant = (entry.get("variant") or entry["name"]).removesuffix("-25hz")
+        mine = [r for r in rows if r.model == entry["name"] and r.ok]
         if latency["device"] == "cpu":
-            limit = CPU_RTF_TARGETS.get(variant.removesuffix("-25hz") if variant.startswith("usad-tiny") else variant)
-            row = _cell(rows, entry["name"], "onnx-int8")
+            limit = targets.get("cpu_int8_rtf_at_10s", {}).get(variant)
+            row = _cell(mine, entry["name"], "onnx-int8", HEADLINE)
             if limit is not None and row is not None:
-                results.append(_target(f"{entry['name']} INT8 CPU RTF at 10 s", row["rtf"], limit, lower=True))
-            ratios = [r for r in rows if r["model"] == entry["name"] and r.get("x_floor") and "error" not in r
-                      and r["seconds"] == HEADLINE["seconds"] and r["batch"] == 1]
-            if ratios:
-                best = min(ratios, key=lambda r: r["x_floor"])
-                results.append(_target(f"{entry['name']} best CPU latency / FLOP floor at 10 s ({best['format']}, "
-                                       f"threads {best['threads']})", best["x_floor"], FLOOR_TARGET, lower=True))
-        else:
-            for batch in sorted({r["batch"] for r in rows}):
+                results.append(_target(f"{entry['name']} INT8 CPU RTF at 10 s", row.rtf, limit, lower=True))
+            ratios = [r for r in mine if r.x_floor and r.seconds == HEADLINE["seconds"] and r.batch == 1]
+            if ratios and "cpu_latency_over_floor" in targets:
+                best = min(ratios, key=lambda r: r.x_floor)
+                results.append(_target(f"{entry['name']} best CPU latency / FLOP floor at 10 s ({best.format}, "
+                                       f"threads {best.threads})", best.x_floor, targets["cpu_latency_over_floor"],
+                                       lower=True))
+        elif "gpu_bf16_graphs_speedup" in targets:
+            for batch in sorted({r.batch for r in mine}):
                 cell = HEADLINE | {"batch": batch}
-                fast, base = (_cell(rows, entry["name"], f, cell) for f in ("cuda-bf16-graphs", "cuda-fp32"))
+                fast, base = (_cell(mine, entry["name"], f, cell) for f in ("cuda-bf16-graphs", "cuda-fp32"))
                 if fast and base:
                     results.append(_target(f"{entry['name']} GPU bf16 graphs / eager fp32 throughput, 10 s x{batch}",
-                                           fast["throughput"] / base["throughput"], GPU_SPEEDUP_TARGET, lower=False))
+                                           fast.throughput / base.throughput, targets["gpu_bf16_graphs_speedup"],
+                                           lower=False))
     return results
 
 
@@ -131,12 +165,13 @@ def resolve_headline(latency: dict, wanted: dict = HEADLINE) -> dict:
 
 
 def build_report(latency: dict, accuracy: dict | None = None, accuracy_specs: dict | None = None,
-                 headline: dict | None = None) -> dict:
+                 headline: dict | None = None, targets: dict | None = None) -> dict:
     """Join latency rows with accuracy rows; ``accuracy_specs`` maps an accuracy row's spec -> (model, format).
 
     Latency columns come from the ``headline`` cell (default: 10 s, batch 1, all threads, or the
     nearest the grid has: ``resolve_headline``).
 
+    ``targets``: limits to check (``load_targets()``); None checks none.
     Formats without their own accuracy row (``torch-compiled``: the same weights and graph as
     ``torch-fp32``) take the torch-fp32 score, marked ``score_from``.
     """
@@ -156,26 +191,26 @@ def build_report(latency: dict, accuracy: dict | None = None, accuracy_specs: di
         for fmt, info in entry["formats"].items():
             if "skipped" in info:
                 continue
-            row = _cell(latency["rows"], entry["name"], fmt, headline)
+            row = _cell(latency_rows(latency, entry["name"]), entry["name"], fmt, headline)
             acc = scores.get((entry["name"], fmt))
             score_from = None
             if acc is None and fmt == "torch-compiled":
                 acc, score_from = scores.get((entry["name"], "torch-fp32")), "torch-fp32"
-            table.append({
-                "model": entry["name"], "format": fmt, "params": entry["params"], "untrained": entry["untrained"],
-                "gflops_per_second": entry["gflops_per_second"], "file_bytes": info.get("file_bytes"),
-                "peak_mem_mb": (info.get("memory") or {}).get("peak_rss_mb"),
-                "median_ms": row and row["median_ms"], "p95_ms": row and row["p95_ms"], "rtf": row and row["rtf"],
-                "x_floor": row and row["x_floor"],
-                "mean_score": acc and acc["mean"], "retention": acc and acc.get("retention_mean"),
-                "tasks": acc and {t: (v or {}).get("score") for t, v in acc["tasks"].items()},
-                "score_from": score_from,
-            })
+            table.append(ReportRow(
+                model=entry["name"], format=fmt, params=entry["params"], untrained=entry["untrained"],
+                gflops_per_second=entry["gflops_per_second"], file_bytes=info.get("file_bytes"),
+                peak_mem_mb=(info.get("memory") or {}).get("peak_rss_mb"),
+                median_ms=row and row.median_ms, p95_ms=row and row.p95_ms, rtf=row and row.rtf,
+                x_floor=row and row.x_floor,
+                mean_score=acc and acc["mean"], retention=acc and acc.get("retention_mean"),
+                tasks=acc and {t: (v or {}).get("score") for t, v in acc["tasks"].items()},
+                score_from=score_from,
+            ).to_dict())
     return {"kind": "report", "created": latency["created"], "machine": latency["machine"],
             "device": latency["device"], "load_before": latency.get("load_before"),
             "load_after": latency.get("load_after"), "headline_cell": headline, "reference": reference,
             "tasks": list(accuracy["tasks"]) if accuracy else [], "table": table,
-            "targets": check_targets(latency), "latency": latency, "accuracy": accuracy}
+            "targets": check_targets(latency, targets or {}), "latency": latency, "accuracy": accuracy}
 
 
 def headline_markdown(report: dict) -> str:
@@ -185,15 +220,15 @@ def headline_markdown(report: dict) -> str:
             f"latency ms ({report['headline_cell']['seconds']:g} s)", "RTF", "x floor",
             *tasks, "mean", "retention"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in report["table"]:
-        task_cells = [_fmt(None if row["tasks"] is None else row["tasks"].get(t), ".3f") for t in tasks]
-        mark = "*" if row["score_from"] else ""
-        name = row["model"] + (" (untrained)" if row.get("untrained") else "")
+    for row in report_rows(report):
+        task_cells = [_fmt(None if row.tasks is None else row.tasks.get(t), ".3f") for t in tasks]
+        mark = "*" if row.score_from else ""
+        name = row.model + (" (untrained)" if row.untrained else "")
         lines.append("| " + " | ".join([
-            name, row["format"], f"{row['params'] / 1e6:.1f}", _mb(row["file_bytes"]),
-            _fmt(row["peak_mem_mb"], ".0f"), _fmt(row["median_ms"], ".1f"), _fmt(row["rtf"], ".4f"),
-            _fmt(row["x_floor"], ".2f"), *task_cells, _fmt(row["mean_score"], ".3f") + mark,
-            _fmt(row["retention"], ".3f") + mark]) + " |")
+            name, row.format, f"{row.params / 1e6:.1f}", _mb(row.file_bytes),
+            _fmt(row.peak_mem_mb, ".0f"), _fmt(row.median_ms, ".1f"), _fmt(row.rtf, ".4f"),
+            _fmt(row.x_floor, ".2f"), *task_cells, _fmt(row.mean_score, ".3f") + mark,
+            _fmt(row.retention, ".3f") + mark]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -213,23 +248,12 @@ def report_markdown(report: dict, plot_name: str | None = None) -> str:
              f"(task suite, {len(report['tasks'])} tasks), retention = mean score / the reference's"
              + (f" ({reference['model']}, mean {reference['mean']:.3f})." if reference else " (no accuracy run)."),
              "", headline_markdown(report)]
-    if any(r["score_from"] for r in report["table"]):
+    if any(r.score_from for r in report_rows(report)):
         lines.append("\\* torch-compiled runs the torch-fp32 weights and graph: score of torch-fp32.\n")
     if plot_name:
         lines += [f"![score vs latency]({plot_name})", ""]
     lines += ["## Targets (issue 7)", "", targets_markdown(report["targets"]), latency_markdown(report["latency"])]
     return "\n".join(lines)
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of points no other point beats on both latency (lower) and score (higher), by latency."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front, best = [], float("-inf")
-    for i in order:
-        if points[i][1] > best:
-            front.append(i)
-            best = points[i][1]
-    return front
 
 
 def pareto_plot(report: dict, path: Path) -> Path:
@@ -239,17 +263,17 @@ def pareto_plot(report: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in report["table"] if r["median_ms"] is not None]
-    scored = [r for r in rows if r["mean_score"] is not None]
+    rows = [r for r in report_rows(report) if r.median_ms is not None]
+    scored = [r for r in rows if r.mean_score is not None]
     use = scored or rows
-    ys = [r["mean_score"] if scored else r["gflops_per_second"] for r in use]
-    xs = [r["median_ms"] for r in use]
+    ys = [r.mean_score if scored else r.gflops_per_second for r in use]
+    xs = [r.median_ms for r in use]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for fmt in sorted({r["format"] for r in use}):
-        idx = [i for i, r in enumerate(use) if r["format"] == fmt]
+    for fmt in sorted({r.format for r in use}):
+        idx = [i for i, r in enumerate(use) if r.format == fmt]
         ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], label=fmt, s=36)
     for x, y, r in zip(xs, ys, use):
-        ax.annotate(r["model"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.annotate(r.model, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     front = pareto_front(list(zip(xs, ys)))
     ax.plot([xs[i] for i in front], [ys[i] for i in front], "k--", lw=0.8, label="Pareto front")
     ax.set_xscale("log")
@@ -264,20 +288,11 @@ def pareto_plot(report: dict, path: Path) -> Path:
     return path
 
 
-def report_paths(report: dict, directory: Path = RESULTS_DIR) -> dict[str, Path]:
+def write_combined_report(report: dict, directory: Path = RESULTS_DIR) -> dict[str, Path]:
+    """``<date>_<machine>.json|.md|.png`` under ``directory``: the record, its tables, the Pareto plot."""
     stem = f"{report['created'][:10]}_{report['machine']['slug']}"
-    return {ext: directory / f"{stem}.{ext}" for ext in ("json", "md", "png")}
-
-
-def write_report(report: dict, directory: Path = RESULTS_DIR) -> dict[str, Path]:
-    """JSON, markdown and the Pareto PNG under ``directory``, named by date and machine."""
-    paths = report_paths(report, Path(directory))
-    pareto_plot(report, paths["png"])
-    paths["md"].write_text(report_markdown(report, paths["png"].name))
-    tmp = paths["json"].with_name(paths["json"].name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, paths["json"])
-    return paths
+    return write_report(directory, stem, report, report_markdown(report, f"{stem}.png"),
+                        lambda path: pareto_plot(report, path))
 
 
 def latest_report(directory: Path = RESULTS_DIR, device: str | None = None) -> Path | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 class BenchEncoder:
@@ -65,30 +66,41 @@ class FbankEncoder(BenchEncoder):
         return features.numpy()[None], frames.numpy()
 
 
-class TorchUsadEncoder(BenchEncoder):
-    def __init__(self, model, name: str, fingerprint: str):
-        self.model, self.name, self.fingerprint = model.eval(), name, fingerprint
-        self.frame_rate = float(model.config.frame_rate)
+class BackendEncoder(BenchEncoder):
+    """A ``usad.embed.Backend`` (torch weights or the ONNX runtime) as a bench encoder."""
+
+    def __init__(self, backend, name: str, fingerprint: str):
+        self.backend, self.name, self.fingerprint = backend, name, fingerprint
+        self.frame_rate = float(backend.frame_rate)
 
     @classmethod
-    def from_dir(cls, path: Path) -> TorchUsadEncoder:
+    def from_dir(cls, path: Path) -> BackendEncoder:
         import usad
+        from usad.backends import TorchBackend
 
         files = [p for p in path.glob("*.safetensors")] + [path / "config.json"]
-        return cls(usad.load(path), path.name, _hash_files(files, "usad-dir"))
+        return cls(TorchBackend(usad.load(path)), path.name, _hash_files(files, "usad-dir"))
 
     @classmethod
-    def random(cls, preset: str) -> TorchUsadEncoder:
+    def random(cls, preset: str) -> BackendEncoder:
+        from usad.backends import TorchBackend
         from usad.model import create_model
 
         torch.manual_seed(0)
         model = create_model(preset)
-        return cls(model, f"random:{preset}", _hash_state(model.state_dict(), f"random:{preset}"))
+        return cls(TorchBackend(model), f"random:{preset}", _hash_state(model.state_dict(), f"random:{preset}"))
 
-    @torch.no_grad()
+    @classmethod
+    def onnx(cls, path: Path) -> BackendEncoder:
+        """An exported encoder scored through the torch-free runtime, the file's hash as fingerprint."""
+        from usad.runtime import Encoder
+
+        runtime = Encoder(path)
+        return cls(runtime, f"{runtime.path.parent.name}/{runtime.path.name}", _hash_files([runtime.path], "onnx"))
+
     def encode(self, waveforms, lengths):
-        out = self.model(torch.from_numpy(waveforms), torch.from_numpy(lengths))
-        return torch.stack(out.hidden_states).numpy(), out.mask.sum(1).numpy()
+        hidden, frames = self.backend.encode(waveforms, lengths)
+        return hidden, np.asarray(frames, np.int64)
 
 
 class TeacherEncoder(BenchEncoder):
@@ -102,26 +114,13 @@ class TeacherEncoder(BenchEncoder):
     @torch.no_grad()
     def encode(self, waveforms, lengths):
         out = self.teacher(torch.from_numpy(waveforms), torch.from_numpy(lengths))
-        layers = torch.stack([layer.float() for layer in out.layers])
+        # CREPE's and aiSFX's layers differ in width: zero-pad to the widest (a probe standardises
+        # features, so the zero columns carry nothing) to keep one (L, B, T, D) array.
+        width = max(layer.shape[-1] for layer in out.layers)
+        layers = torch.stack([F.pad(layer.float(), (0, width - layer.shape[-1])) for layer in out.layers])
         if out.clip_level:  # (L, B, D) -> one frame per clip
             return layers[:, :, None].numpy(), np.ones(waveforms.shape[0], np.int64)
         return layers.numpy(), out.mask.sum(1).numpy()
-
-
-class OnnxEncoder(BenchEncoder):
-    """An exported encoder scored through the torch-free runtime, file hash as fingerprint."""
-
-    def __init__(self, path: Path):
-        from usad.runtime import Encoder
-
-        self.runtime = Encoder(path)
-        self.name = f"{self.runtime.path.parent.name}/{self.runtime.path.name}"
-        self.fingerprint = _hash_files([self.runtime.path], "onnx")
-        self.frame_rate = float(self.runtime.config["frame_rate"])
-
-    def encode(self, waveforms, lengths):
-        hidden, frames = self.runtime.encode(waveforms, lengths)
-        return hidden, np.asarray(frames, np.int64)
 
 
 class StreamEncoder(BenchEncoder):
@@ -154,19 +153,19 @@ def load_encoder(spec: str) -> BenchEncoder:
     if spec == "fbank":
         return FbankEncoder()
     if spec.startswith("random:"):
-        return TorchUsadEncoder.random(spec[len("random:"):])
+        return BackendEncoder.random(spec[len("random:"):])
     if spec.startswith("teacher:"):
         return TeacherEncoder(spec[len("teacher:"):])
     if spec.startswith("stream:"):
         path, _, precision = spec[len("stream:"):].partition(":")
         return StreamEncoder(Path(path), precision or "int8")
     if spec.startswith("onnx:") or spec.endswith(".onnx"):
-        return OnnxEncoder(Path(spec.removeprefix("onnx:")))
+        return BackendEncoder.onnx(Path(spec.removeprefix("onnx:")))
     path = Path(spec)
     if path.is_dir() and (path / "config.json").is_file():
         if any(path.glob("model*.safetensors*")):
-            return TorchUsadEncoder.from_dir(path)
+            return BackendEncoder.from_dir(path)
         if any(path.glob("*.onnx")):  # an exported-only dir, e.g. the packaged default model
-            return OnnxEncoder(path)
+            return BackendEncoder.onnx(path)
     raise ValueError(f"model spec {spec!r}: not a model dir with config.json, and not one of fbank, "
                      "random:PRESET, teacher:KIND:PATH, onnx:PATH, FILE.onnx")

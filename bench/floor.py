@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from usad.config import SAMPLE_RATE
+from usad.onnx_conventions import cpu_session
 
 # (M, K, N): a large square GEMM (peak rate) and encoder-shaped ones (10 s at 50 Hz, FFN in and out).
 SQUARE = (1024, 1024, 1024)
@@ -86,34 +86,12 @@ def _matmul_integer_model(k: int, n: int, seed: int = 0):
 def ort_int8_gemm_rate(shapes: Sequence[tuple[int, int, int]] = (SQUARE,), threads: int | None = None,
                        min_time: float = 0.3) -> dict:
     """ONNX Runtime int8 GEMM rate (MatMulInteger, u8 activations x s8 weights) in GOP/s, best over ``shapes``."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
     per_shape = {}
     for m, k, n in shapes:
-        session = ort.InferenceSession(_matmul_integer_model(k, n).SerializeToString(), options,
-                                       providers=["CPUExecutionProvider"])
+        session = cpu_session(_matmul_integer_model(k, n).SerializeToString(), threads)
         a = np.random.default_rng(1).integers(0, 256, size=(m, k), dtype=np.uint8)
         seconds = _best_seconds(lambda session=session, a=a: session.run(None, {"a": a}), min_time)
         per_shape[f"{m}x{k}x{n}"] = 2 * m * k * n / seconds / 1e9
     best = max(per_shape, key=per_shape.get)
     return {"gops": per_shape[best], "shape": best, "per_shape": per_shape, "op": "MatMulInteger u8s8",
             "threads": threads or "all"}
-
-
-def count_flops(model: torch.nn.Module, seconds: float, batch: int = 1, device: str = "cpu") -> float:
-    """FLOPs (2 x multiply-adds, torch's FLOP counter) of one forward on ``batch`` clips of ``seconds``.
-
-    Counted on one clip and scaled by the batch (the encoder's FLOPs are linear in batch size); the
-    count includes attention, so it grows faster than linearly in length.
-    """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    wave = torch.zeros(1, int(seconds * SAMPLE_RATE), device=device)
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        model(wave)
-    return float(counter.get_total_flops()) * batch

@@ -11,24 +11,18 @@ floor. Peak RSS per format comes from a fresh process (``usad.bench.memory``).
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
-import os
-import platform
-import re
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from usad.bench.floor import count_flops, encoder_gemm_shapes, gemm_rate, ort_int8_gemm_rate
+from usad.bench.floor import encoder_gemm_shapes, gemm_rate, ort_int8_gemm_rate
+from usad.bench.harness import load_average, machine_info, summarize, time_cell
 from usad.bench.runners import CPU_FORMATS, CUDA_FORMATS, PRECISION, BenchModel, FormatUnavailable, make_runner
 from usad.config import SAMPLE_RATE
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from usad.files import atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -49,41 +43,51 @@ class Grid:
         return asdict(self)
 
 
+@dataclass
+class LatencyRow:
+    """One timed cell: a model's format at one (threads, batch, input length), or why it failed."""
+
+    model: str
+    format: str
+    precision: str
+    threads: int | str  # "all": one per core
+    batch: int
+    seconds: float  # input length per clip
+    gflop: float  # FLOPs of the call
+    median_ms: float | None = None
+    p95_ms: float | None = None
+    min_ms: float | None = None
+    rounds: int | None = None
+    rtf: float | None = None  # median / audio seconds in the batch
+    throughput: float | None = None  # audio seconds per second
+    floor_ms: float | None = None  # FLOPs / the GEMM rate measured in the same run
+    x_floor: float | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LatencyRow:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"latency row: unknown keys {unknown}")
+        return cls(**data)
+
+
+def latency_rows(record: dict, model: str | None = None) -> list[LatencyRow]:
+    """The rows of a latency record (JSON), typed; only ``model``'s when given."""
+    rows = [LatencyRow.from_dict(r) for r in record["rows"]]
+    return [r for r in rows if model is None or r.model == model]
+
+
 QUICK = Grid(seconds=(1.0, 10.0), formats=("torch-fp32", "onnx-fp32", "onnx-int8"), warmup=1, min_rounds=3,
              max_rounds=8, cell_budget_s=1.0, memory=False)
 FULL = Grid(batches=(1, 8), threads=(1, None))
-
-
-def machine_info(device: str) -> dict:
-    """What ran the bench; ``slug`` names result files (e.g. ``amd-epyc-2c``, ``nvidia-h100-80gb-hbm3``)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    info = {"cpu": cpu, "cores": cores, "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform()}
-    try:
-        import onnxruntime
-
-        info["onnxruntime"] = onnxruntime.__version__
-    except ImportError:
-        pass
-    if device == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(0)
-        name = info["gpu"]
-    else:
-        name = f"{cpu} {cores}c"
-    info["slug"] = re.sub(r"[^a-z0-9]+", "-", re.sub(r"\(r\)|\(tm\)|processor|\d+-core", "", name.lower())).strip("-")
-    return info
-
-
-def load_average() -> list[float] | None:
-    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def _inputs(seconds: float, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,45 +95,6 @@ def _inputs(seconds: float, batch: int) -> tuple[np.ndarray, np.ndarray]:
     samples = int(round(seconds * SAMPLE_RATE))
     waves = (np.random.default_rng(0).standard_normal((batch, samples)) * 0.1).astype(np.float32)
     return waves, np.full(batch, samples, dtype=np.int64)
-
-
-def time_cell(runners: dict[str, Callable], prepared: dict, grid: Grid) -> tuple[dict[str, list[float]], dict]:
-    """Interleaved rounds over ``runners``; returns per-format call times (s) and per-format errors."""
-    errors, first_call = {}, {}
-    for name, runner in list(runners.items()):
-        try:
-            start = time.perf_counter()
-            runner(prepared[name])
-            first_call[name] = time.perf_counter() - start
-            for _ in range(grid.warmup - 1):
-                runner(prepared[name])
-        except Exception as err:  # a format failing at one shape must not end the bench
-            errors[name] = f"{type(err).__name__}: {str(err)[:300]}"
-    live = [name for name in runners if name not in errors]
-    if not live:
-        return {}, errors
-    probe = {}
-    for name in live:
-        start = time.perf_counter()
-        runners[name](prepared[name])
-        probe[name] = time.perf_counter() - start
-    rounds = int(np.clip(math.ceil(grid.cell_budget_s / max(sum(probe.values()), 1e-6)), grid.min_rounds,
-                         grid.max_rounds))
-    times: dict[str, list[float]] = {name: [] for name in live}
-    for r in range(rounds):
-        for name in live[r % len(live):] + live[:r % len(live)]:
-            start = time.perf_counter()
-            runners[name](prepared[name])
-            times[name].append(time.perf_counter() - start)
-    return times, errors
-
-
-def summarize(times: Sequence[float], audio_seconds: float) -> dict:
-    """Median/p95 (ms), real-time factor (median / audio seconds), throughput (audio s per s)."""
-    arr = np.asarray(times, dtype=np.float64)
-    median = float(np.median(arr))
-    return {"median_ms": median * 1e3, "p95_ms": float(np.percentile(arr, 95)) * 1e3, "min_ms": float(arr.min()) * 1e3,
-            "rounds": int(arr.size), "rtf": median / audio_seconds, "throughput": audio_seconds / median}
 
 
 def measure_floors(models: Sequence[BenchModel], threads: Sequence[int | None], device: str) -> dict:
@@ -188,7 +153,7 @@ def _bench_model(spec: str, bench_model: BenchModel, formats: Sequence[str], gri
     entry = {"name": bench_model.name, "spec": spec, "untrained": bench_model.untrained,
              "params": count_parameters(model), "gflops_per_second": model.gflops_per_second(),
              "variant": bench_model.meta.get("variant"), "formats": {}}
-    flops = {s: count_flops(model, s) for s in grid.seconds}
+    flops = {s: model.flops(s) for s in grid.seconds}
     previous_threads = torch.get_num_threads()
     for threads in grid.threads:
         torch.set_num_threads(threads or previous_threads)
@@ -204,20 +169,21 @@ def _bench_model(spec: str, bench_model: BenchModel, formats: Sequence[str], gri
             for seconds in grid.seconds:
                 waves, lengths = _inputs(seconds, batch)
                 prepared = {name: runner.prepare(waves, lengths) for name, runner in runners.items()}
-                times, errors = time_cell(runners, prepared, grid)
+                times, errors = time_cell(runners, prepared, grid.warmup, grid.min_rounds, grid.max_rounds,
+                                          grid.cell_budget_s)
                 audio = seconds * batch
                 for fmt in runners:
-                    row = {"model": bench_model.name, "format": fmt, "precision": PRECISION[fmt],
-                           "threads": threads or "all", "batch": batch, "seconds": seconds,
-                           "gflop": flops[seconds] * batch / 1e9}
+                    cell = dict(model=bench_model.name, format=fmt, precision=PRECISION[fmt],
+                                threads=threads or "all", batch=batch, seconds=seconds,
+                                gflop=flops[seconds] * batch / 1e9)
                     if fmt in errors:
-                        rows.append(row | {"error": errors[fmt]})
+                        rows.append(LatencyRow(**cell, error=errors[fmt]).to_dict())
                         log(f"  {bench_model.name} {fmt} {seconds:g} s x{batch}: failed ({errors[fmt]})")
                         continue
-                    row |= summarize(times[fmt], audio)
+                    stats = summarize(times[fmt], audio)
                     floor = _floor_ms(flops[seconds] * batch, floors[str(threads or "all")], PRECISION[fmt])
-                    row |= {"floor_ms": floor, "x_floor": row["median_ms"] / floor if floor else None}
-                    rows.append(row)
+                    rows.append(LatencyRow(**cell, **stats, floor_ms=floor,
+                                           x_floor=stats["median_ms"] / floor if floor else None).to_dict())
                 log(f"  {bench_model.name} {seconds:g} s x{batch} threads {threads or 'all'}: "
                     + ", ".join(f"{f} {summarize(t, audio)['median_ms']:.1f} ms" for f, t in times.items()))
         del runners
@@ -252,19 +218,6 @@ def with_overrides(grid: Grid, **changes) -> Grid:
     return replace(grid, **{k: v for k, v in changes.items() if v is not None})
 
 
-def result_path(record: dict, suffix: str, directory: Path = RESULTS_DIR) -> Path:
-    """``bench/results/<date>_<machine>_<suffix>``: one file per day, machine and kind of result."""
-    return directory / f"{record['created'][:10]}_{record['machine']['slug']}_{suffix}"
-
-
-def write_json(record: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
-    return path
-
-
 def write_model_bench(record: dict) -> list[Path]:
     """Each model dir's ``bench.json``: the latest latency rows of that model, with the machine."""
     written = []
@@ -272,17 +225,7 @@ def write_model_bench(record: dict) -> list[Path]:
         directory = Path(entry["spec"])
         if directory.is_dir():
             rows = [r for r in record["rows"] if r["model"] == entry["name"]]
-            written.append(write_json({"created": record["created"], "machine": record["machine"],
-                                       "model": entry, "rows": rows}, directory / "bench.json"))
+            written.append(atomic_write_json(directory / "bench.json", {
+                "created": record["created"], "machine": record["machine"], "model": entry, "rows": rows}))
     return written
 
-
-def merge_records(records: Sequence[dict]) -> dict:
-    """One record from runs of the same grid on the same machine (split to fit a time limit)."""
-    first = records[0]
-    if any(r["machine"]["slug"] != first["machine"]["slug"] or r["grid"] != first["grid"] for r in records):
-        raise ValueError("only runs of the same grid on the same machine merge")
-    return first | {"models": [m for r in records for m in r["models"]],
-                    "rows": [row for r in records for row in r["rows"]],
-                    "load_after": records[-1]["load_after"], "merged_from": [r["created"] for r in records],
-                    "wall_s": sum(r["wall_s"] for r in records)}

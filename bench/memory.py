@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from usad.config import SAMPLE_RATE
-
-ONNX_FILES = {"onnx-fp32": "model.onnx", "onnx-int8": "model.int8.onnx"}
+from usad.onnx_conventions import FORMAT_FILES
 
 
 def _status_mb(field: str) -> float | None:
@@ -46,11 +45,11 @@ def _probe(fmt: str, spec: str, seconds: float, batch: int, threads: int | None)
     baseline = _status_mb("VmRSS")
     waves = (np.random.default_rng(0).standard_normal((batch, int(seconds * SAMPLE_RATE))) * 0.1).astype(np.float32)
     lengths = np.full(batch, waves.shape[1], dtype=np.int64)
-    if fmt in ONNX_FILES:
-        from usad.bench.onnx_session import cpu_session  # onnxruntime only
+    if fmt in FORMAT_FILES:
+        from usad.onnx_conventions import cpu_session  # onnxruntime only, as a deployment
 
         baseline = _status_mb("VmRSS")
-        runner = cpu_session(Path(spec) / ONNX_FILES[fmt], threads)
+        runner = cpu_session(Path(spec) / FORMAT_FILES[fmt], threads)
         inputs = {"waveforms": waves, "lengths": lengths}
         call = lambda: runner.run(None, inputs)  # noqa: E731
     else:

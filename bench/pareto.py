@@ -21,6 +21,8 @@ import json
 import math
 from pathlib import Path
 
+from usad.bench.writer import write_report
+
 Z95 = 1.96
 
 
@@ -64,16 +66,26 @@ def family_table(accuracy: dict, latency: dict[str, float] | None = None) -> dic
     return {"reference": reference["model"], "tasks": names, "rows": out}
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points no other point beats on both latency (lower) and score (higher), by latency."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
 def frontier(rows: list[dict], cost: str) -> None:
-    """Mark rows no other row beats on both cost (lower) and mean score (higher)."""
-    for row in rows:
-        if row.get(cost) is None:
-            continue
-        row[f"pareto_{cost}"] = not any(o.get(cost) is not None and o[cost] <= row[cost] and o["mean"] >= row["mean"]
-                                        and (o[cost] < row[cost] or o["mean"] > row["mean"]) for o in rows)
+    """Mark ``pareto_<cost>`` on rows no other row beats on both ``cost`` (lower) and mean score (higher)."""
+    costed = [r for r in rows if r.get(cost) is not None]
+    front = set(pareto_front([(r[cost], r["mean"]) for r in costed]))
+    for i, row in enumerate(costed):
+        row[f"pareto_{cost}"] = i in front
 
 
-def write_markdown(table: dict, path: Path) -> None:
+def family_markdown(table: dict) -> str:
     def pct(x: float) -> str:
         return f"{100 * x:.1f}"
 
@@ -92,10 +104,10 @@ def write_markdown(table: dict, path: Path) -> None:
             + " | ".join(cells) + f" | {'yes' if r.get('pareto_gflops_per_second') else ''} |")
     lines += ["", "Mean over the tasks every model was scored on; CIs from the per-task bootstrap CIs "
                   "(see usad.bench.pareto)."]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
-def write_plot(table: dict, path: Path) -> None:
+def family_plot(table: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,15 +139,11 @@ def write_plot(table: dict, path: Path) -> None:
 
 def pareto_report(accuracy_json: str | Path, out: str | Path, latency_json: str | Path | None = None) -> dict:
     """Writes pareto.json, pareto.md and pareto.png in ``out``; returns the table."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     latency = json.loads(Path(latency_json).read_text()) if latency_json else None
     table = family_table(json.loads(Path(accuracy_json).read_text()), latency)
     if latency:
         frontier(table["rows"], "cpu_rtf")
-    (out / "pareto.json").write_text(json.dumps(table, indent=1))
-    write_markdown(table, out / "pareto.md")
-    write_plot(table, out / "pareto.png")
+    write_report(out, "pareto", table, family_markdown(table), lambda path: family_plot(table, path))
     return table
 
 

@@ -17,15 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CPU_FORMATS = ("torch-fp32", "torch-compiled", "onnx-fp32", "onnx-int8")
+from usad.errors import UsadError
+from usad.onnx_conventions import FORMAT_FILES, cpu_session, is_int8
+
+CPU_FORMATS = ("torch-fp32", "torch-compiled", *FORMAT_FILES)
 CUDA_FORMATS = ("cuda-fp32", "cuda-bf16-graphs", "tensorrt")
 ALL_FORMATS = CPU_FORMATS + CUDA_FORMATS
-PRECISION = {"torch-fp32": "fp32", "torch-compiled": "fp32", "onnx-fp32": "fp32", "onnx-int8": "int8",
-             "cuda-fp32": "fp32", "cuda-bf16-graphs": "bf16", "tensorrt": "fp16"}
-ONNX_FILES = {"onnx-fp32": "model.onnx", "onnx-int8": "model.int8.onnx"}
+PRECISION = {"torch-fp32": "fp32", "torch-compiled": "fp32", "cuda-fp32": "fp32", "cuda-bf16-graphs": "bf16",
+             "tensorrt": "fp16", **{fmt: "int8" if is_int8(name) else "fp32" for fmt, name in FORMAT_FILES.items()}}
 
 
-class FormatUnavailable(RuntimeError):
+class FormatUnavailable(UsadError, RuntimeError):
     """This format cannot run for this model on this machine; the message says why."""
 
 
@@ -58,8 +60,8 @@ class BenchModel:
 
     def file_for(self, fmt: str) -> Path | None:
         """The file a format runs from (None for the torch formats of a preset)."""
-        if fmt in ONNX_FILES or fmt == "tensorrt":
-            return None if self.directory is None else self.directory / ONNX_FILES.get(fmt, "model.onnx")
+        if fmt in FORMAT_FILES or fmt == "tensorrt":
+            return None if self.directory is None else self.directory / FORMAT_FILES.get(fmt, "model.onnx")
         if self.directory is None:
             return None
         index = self.directory / "model.safetensors.index.json"
@@ -113,8 +115,6 @@ class OnnxRunner:
     """ONNX Runtime CPU session with ``threads`` intra-op threads (None: one per core)."""
 
     def __init__(self, path: Path, threads: int | None):
-        from usad.bench.onnx_session import cpu_session
-
         self.session = cpu_session(path, threads)
 
     def prepare(self, waves: np.ndarray, lengths: np.ndarray):
@@ -139,10 +139,10 @@ def make_runner(fmt: str, bench_model: BenchModel, threads: int | None):
     cuda = torch.cuda.is_available()
     if fmt in CUDA_FORMATS and not cuda:
         raise FormatUnavailable("needs a CUDA GPU")
-    if fmt in ONNX_FILES:
+    if fmt in FORMAT_FILES:
         path = bench_model.file_for(fmt)
         if path is None:
-            raise FormatUnavailable(f"preset without a model dir: no {ONNX_FILES[fmt]} (bench an exported model dir)")
+            raise FormatUnavailable(f"preset without a model dir: no {FORMAT_FILES[fmt]} (bench an exported model dir)")
         if not path.is_file():
             raise FormatUnavailable(f"no {path} (run `usad export{' --int8' if fmt == 'onnx-int8' else ''}`)")
         return OnnxRunner(path, threads)

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from usad.config import SAMPLE_RATE
-from usad.streaming import STREAM_FILES, FrameStream, algorithmic_latency_ms, open_stream
+from usad.onnx_conventions import STREAM_FILES
+from usad.streaming import FrameStream, algorithmic_latency_ms, open_stream
 
 FLAT_MB = 8.0
 MEMORY_SECONDS = 3600.0

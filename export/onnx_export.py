@@ -19,15 +19,15 @@ import torch
 from torch import Tensor, nn
 
 from usad.config import SAMPLE_RATE
+from usad.errors import UsadError
 from usad.model import UsadEncoder
+from usad.onnx_conventions import DEFAULT_OPSET, LEGACY_OPSET
 
 INPUT_NAMES = ("waveforms", "lengths")
-LEGACY_OPSET = 17
-DEFAULT_OPSET = 18
 MAX_EXPORT_SAMPLES = SAMPLE_RATE * 3600  # the dynamic length axis' upper bound: one hour
 
 
-class ExportError(RuntimeError):
+class ExportError(UsadError, RuntimeError):
     """An export that cannot be produced or fails its parity check; the message has the figures."""
 
 

@@ -4,47 +4,38 @@ with every figure in ``export.json`` beside them."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from usad.export.onnx_export import DEFAULT_OPSET, ExportError, export_onnx, resolve_layers
+from usad.export.onnx_export import ExportError, export_onnx, resolve_layers
 from usad.export.parity import COSINE_TOLERANCE, MAX_ABS_TOLERANCE, PARITY_SECONDS, check_parity, parity_report
+from usad.files import atomic_write_json
+from usad.onnx_conventions import DEFAULT_OPSET, EXPORT_RECORD, file_names, tensorrt_int8_name
 
-EXPORT_FILE = "export.json"
-
-
-def onnx_file_names(opset: int) -> tuple[str, str]:
-    """(fp32, int8) file names: ``model.onnx`` for the default opset, ``model.opset17.onnx`` etc. otherwise."""
-    stem = "model" if opset >= DEFAULT_OPSET else f"model.opset{opset}"
-    return f"{stem}.onnx", f"{stem}.int8.onnx"
+PARITY_AUDIO_SECONDS = 30.0
 
 
 def _parity_audio(calibration: Sequence[str | Path] | None) -> tuple[np.ndarray | None, str]:
-    """30 s of real audio for the parity check when any is at hand, else None (seeded noise)."""
-    from usad.quantize.calibration import CalibrationError, cut_crops, default_calibration_source, list_sources
+    """30 s of the calibration audio for the parity check; seeded noise (said in export.json) without it."""
+    from usad.quantize.calibration import cut_crops, list_sources
 
-    try:
-        sources = list_sources(list(calibration) if calibration else [default_calibration_source()])
-        return cut_crops(sources[:400], 30.0, 1)[0], "real audio"
-    except CalibrationError:
-        return None, "seeded noise (no audio found)"
+    if not calibration:
+        return None, "seeded noise (pass --calibration for real audio)"
+    return cut_crops(list_sources(list(calibration))[:400], PARITY_AUDIO_SECONDS, 1)[0], "real audio"
 
 
 def update_export_json(model_dir: Path, updates: dict) -> dict:
-    path = model_dir / EXPORT_FILE
+    path = model_dir / EXPORT_RECORD
     record = json.loads(path.read_text()) if path.is_file() else {}
     for key, value in updates.items():
         if isinstance(value, dict) and isinstance(record.get(key), dict):
             record[key].update(value)
         else:
             record[key] = value
-    tmp = path.with_name(EXPORT_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, path)
+    atomic_write_json(path, record, indent=2)
     return record
 
 
@@ -62,22 +53,27 @@ def export_model_dir(
     max_abs: float = MAX_ABS_TOLERANCE,
     min_parity_cosine: float = COSINE_TOLERANCE,
     quantize_options: dict | None = None,
-    tasks_dir: str | Path | None = None,
+    task_score: Callable[[str], float] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Export ``model_dir`` in place; returns the ``export.json`` record.
 
-    ``tasks_dir``: task audio built by ``usad data tasks``; the INT8 guard then also requires the
-    mean-task retention (INT8 over fp32) to reach its threshold.
+    ``calibration``: real audio (dirs of files or .tar shards) for INT8 calibration, the guard and parity;
+    required with ``int8``. ``task_score(onnx_path)``: a mean task score (e.g. ``usad.bench.accuracy.
+    task_scorer``); the INT8 guard then also requires the retention INT8 / fp32 to reach its threshold.
     Raises ``ExportError`` (parity out of tolerance; the ONNX file is removed, figures kept in
     export.json) or ``usad.quantize.QuantizationRefused`` (INT8 below the guard; fp32 kept).
     """
     from usad.modeldir import load
+    from usad.quantize import CalibrationError
 
     model_dir = Path(model_dir)
+    if int8 and not calibration:
+        raise CalibrationError("INT8 needs calibration audio: pass --calibration DIR_OR_SHARDS (a few minutes of "
+                               "real audio like the deployment's)")
     model = load(model_dir)
     layers = resolve_layers(layers, model.config.depth)
-    fp32_name, int8_name = onnx_file_names(opset)
+    fp32_name, int8_name = file_names(opset)
     fp32_path = model_dir / fp32_name
     start = time.perf_counter()
     from usad.modeldir import read_config
@@ -105,11 +101,9 @@ def export_model_dir(
     if int8:
         options = dict(quantize_options or {})
         if engine:
-            from usad.export.tensorrt import trt_int8_name
-
-            options["tensorrt_path"] = model_dir / trt_int8_name(opset)
+            options["tensorrt_path"] = model_dir / tensorrt_int8_name(fp32_name)
         record = _export_int8(model, model_dir, fp32_path, model_dir / int8_name, layers, pooled, calibration, force,
-                              min_cosine, parity_seconds, audio, options, tasks_dir, log)
+                              min_cosine, parity_seconds, audio, options, task_score, log)
     if engine:
         from usad.export.tensorrt import export_engine
 
@@ -118,11 +112,10 @@ def export_model_dir(
 
 
 def _export_int8(model, model_dir: Path, fp32_path: Path, int8_path: Path, layers, pooled, calibration, force,
-                 min_cosine, parity_seconds, audio, options: dict, tasks_dir, log) -> dict:
+                 min_cosine, parity_seconds, audio, options: dict, task_score, log) -> dict:
     from usad.quantize import QuantizationRefused, quantize_guarded
     from usad.quantize.guard import DEFAULT_MIN_COSINE
 
-    task_score = _task_scorer(tasks_dir)
     try:
         report = quantize_guarded(fp32_path, int8_path, calibration, min_cosine=min_cosine or DEFAULT_MIN_COSINE,
                                   task_score=task_score, force=force, log=log, **options)
@@ -130,7 +123,7 @@ def _export_int8(model, model_dir: Path, fp32_path: Path, int8_path: Path, layer
         int8_path.unlink(missing_ok=True)  # a stale INT8 file from an earlier export must not be picked up
         update_export_json(model_dir, {"files": {int8_path.name: {"refused": str(err), "guard": err.report}}})
         raise
-    guard = report.to_dict() | {"task_suite": str(tasks_dir) if task_score else "not run (pass --tasks DIR)"}
+    guard = report.to_dict() | {"task_suite": "scored" if task_score else "not run (pass --tasks DIR)"}
     if report.tensorrt_variant:
         from usad.export.tensorrt import to_trt_qdq
 
@@ -144,18 +137,3 @@ def _export_int8(model, model_dir: Path, fp32_path: Path, int8_path: Path, layer
     log(f"wrote {int8_path} ({entry['size_vs_fp32']:.0%} of fp32); excluded: {report.excluded or 'none'}")
     return update_export_json(model_dir, {"files": {int8_path.name: entry}})
 
-
-def _task_scorer(tasks_dir: str | Path | None) -> Callable[[str], float] | None:
-    """Mean task score of an ONNX file on the task suite built in ``tasks_dir`` (``usad data tasks``)."""
-    if tasks_dir is None:
-        return None
-    import tempfile
-
-    from usad.bench.accuracy import run_accuracy
-
-    def score(onnx_path: str) -> float:
-        with tempfile.TemporaryDirectory(prefix="usad-guard-tasks-") as out:
-            result = run_accuracy([onnx_path], out, audio_dir=tasks_dir, seeds=3, build_missing=False)
-        return result["models"][0]["mean"]
-
-    return score

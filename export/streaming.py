@@ -21,12 +21,13 @@ import numpy as np
 import torch
 
 from usad.config import SAMPLE_RATE
-from usad.export.onnx_export import DEFAULT_OPSET, ExportError, _write_metadata, resolve_layers
+from usad.export.onnx_export import ExportError, _write_metadata, resolve_layers
 from usad.export.parity import ParityCase, compare_outputs
 from usad.model import UsadEncoder
+from usad.onnx_conventions import DEFAULT_OPSET, STREAM_FILES, cpu_session
 from usad.quantize.guard import EncoderIO
 from usad.stream_step import StreamStep
-from usad.streaming import CONTROL_INPUTS, STREAM_FILES, FrameStream, OrtStepRunner, algorithmic_latency_ms, next_name
+from usad.streaming import CONTROL_INPUTS, FrameStream, OrtStepRunner, algorithmic_latency_ms, next_name
 
 STREAM_PARITY_SECONDS = (3.7, 12.3, 30.0)
 STREAM_MAX_ABS = 1e-4  # the issue's bar for streamed vs masked full-sequence outputs
@@ -74,16 +75,6 @@ def export_stream_onnx(model: UsadEncoder, path: str | Path, layers: list[int] |
     return path
 
 
-def _session(path: str | Path | bytes, threads: int | None = None):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = threads or 0
-    return ort.InferenceSession(path if isinstance(path, bytes) else str(path), options,
-                                providers=["CPUExecutionProvider"])
-
-
 def stream_audio(run: Callable, state_shapes: dict, config, layers: Sequence[int], audio: np.ndarray,
                  seed: int | None = 0) -> np.ndarray:
     """Every frame (layers, T, D) of ``audio`` streamed through ``run``: pushes of random sizes
@@ -106,7 +97,7 @@ def check_stream_parity(model: UsadEncoder, onnx_path: str | Path, layers: list[
                         threads: int | None = None) -> list[ParityCase]:
     """Each clip streamed through the ONNX step in random-size pushes vs the masked full-sequence
     torch forward of the whole clip, over every frame and exported layer."""
-    runner = OrtStepRunner(_session(onnx_path, threads))
+    runner = OrtStepRunner(cpu_session(onnx_path, threads))
     cases = []
     for clip in clips:
         with torch.no_grad():
@@ -137,7 +128,7 @@ class StreamIO(EncoderIO):
         self.fp32_path, self.config, self.layers = fp32_path, config, range(layers)
 
     def calibration_feeds(self, crops: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        runner = OrtStepRunner(_session(self.fp32_path))
+        runner = OrtStepRunner(cpu_session(self.fp32_path))
         feeds: list[dict[str, np.ndarray]] = []
 
         def capture(step_feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -13,23 +13,20 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from usad.export.graph import QUANTIZABLE_OPS
-from usad.export.pipeline import onnx_file_names
 from usad.export.trt_operators import check_operators
+from usad.onnx_conventions import LEGACY_OPSET, file_names, tensorrt_int8_name
+from usad.quantize.roles import QUANTIZABLE_OPS
 
 SCRIPT = "build_engine.sh"
 # Optimisation profile over clip length (samples at 16 kHz) and batch: min / opt / max.
 PROFILE_SAMPLES = (400, 160_000, 480_000)
 PROFILE_BATCH = (1, 1, 8)
-# (fp32 ONNX, TensorRT-form INT8 ONNX, operator list, engine stem) per target.
+# (fp32 ONNX, TensorRT-form INT8 ONNX, engine stem) per target.
 TARGET_FILES = {
-    "tensorrt-10": ("model.onnx", "model.trt.int8.onnx", "model"),
-    "tensorrt-8.5": ("model.opset17.onnx", "model.opset17.trt.int8.onnx", "model.opset17"),
+    target: (fp32, tensorrt_int8_name(fp32), fp32.removesuffix(".onnx"))
+    for target, fp32 in (("tensorrt-10", file_names(LEGACY_OPSET + 1)[0]),
+                         ("tensorrt-8.5", file_names(LEGACY_OPSET)[0]))
 }
-
-
-def trt_int8_name(opset: int) -> str:
-    return next(int8 for fp32, int8, _ in TARGET_FILES.values() if fp32 == onnx_file_names(opset)[0])
 
 
 def to_trt_qdq(int8_path: str | Path, out_path: str | Path) -> Path:

@@ -5,7 +5,6 @@ held-out crops never share a recording with the calibration crops."""
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,27 +15,13 @@ import soundfile as sf
 
 from usad.audio import AudioError, load_audio, to_mono_16k
 from usad.config import SAMPLE_RATE
+from usad.errors import UsadError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au"}
-ENV_DEFAULT = "USAD_CALIBRATION_AUDIO"
 
 
-class CalibrationError(ValueError):
+class CalibrationError(UsadError, ValueError):
     """No usable calibration audio; the message says what to pass."""
-
-
-def default_calibration_source() -> Path:
-    """``$USAD_CALIBRATION_AUDIO``, else the project's ``../shared/data`` (dev machines and CI)."""
-    if os.environ.get(ENV_DEFAULT):
-        return Path(os.environ[ENV_DEFAULT])
-    repo = Path(__file__).resolve().parents[1]
-    for candidate in (repo.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"):
-        if candidate.is_dir():
-            return candidate
-    raise CalibrationError(
-        "no calibration audio: pass --calibration DIR_OR_SHARDS (a directory of audio files or .tar shards) "
-        f"or set {ENV_DEFAULT}; INT8 calibration needs a few minutes of real audio like the deployment's"
-    )
 
 
 @dataclass
@@ -110,10 +95,10 @@ def cut_crops(sources: list[AudioSource], seconds: float, count: int) -> list[np
     return crops
 
 
-def calibration_and_heldout(paths: list[str | Path] | None, seconds: float = 5.0, calibration_count: int = 32,
+def calibration_and_heldout(paths: list[str | Path], seconds: float = 5.0, calibration_count: int = 32,
                             heldout_count: int = 12, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Crops for calibration and for the guard, from disjoint shuffled halves of the recordings."""
-    sources = list_sources(paths or [default_calibration_source()])
+    sources = list_sources(paths)
     order = np.random.default_rng(seed).permutation(len(sources))
     shuffled = [sources[i] for i in order]
     if len(shuffled) < 2:

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
-from usad.export.graph import graph_roles
+from usad.errors import UsadError
+from usad.onnx_conventions import cpu_session
 from usad.quantize.calibration import calibration_and_heldout
+from usad.quantize.roles import graph_roles
 from usad.quantize.sensitivity import leave_one_in
 from usad.quantize.static import crop_feeds, prepare, quantize_nodes, quantized_nodes
 
@@ -31,7 +32,7 @@ DEFAULT_MIN_COSINE = 0.99
 DEFAULT_MIN_RETENTION = 0.99
 
 
-class QuantizationRefused(RuntimeError):
+class QuantizationRefused(UsadError, RuntimeError):
     """The INT8 model stayed below the accuracy threshold; ``report`` has the figures."""
 
     def __init__(self, message: str, report: dict):
@@ -67,16 +68,7 @@ class GuardReport:
         return asdict(self)
 
 
-def _session(model: str | bytes, threads: int | None) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # the sensitivity copies leave unused initializers: not worth a warning
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
-                                providers=["CPUExecutionProvider"])
-
-
-def clip_embeddings(session: ort.InferenceSession, crops: Sequence[np.ndarray]) -> np.ndarray:
+def clip_embeddings(session, crops: Sequence[np.ndarray]) -> np.ndarray:
     """(clips, layers, D): every exported layer mean-pooled over real frames (or the pooled output)."""
     rows = []
     for crop in crops:
@@ -97,7 +89,7 @@ class EncoderIO:
     def calibration_feeds(self, crops: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
         return crop_feeds(crops)
 
-    def clip_embeddings(self, session: ort.InferenceSession, crops: Sequence[np.ndarray]) -> np.ndarray:
+    def clip_embeddings(self, session, crops: Sequence[np.ndarray]) -> np.ndarray:
         return clip_embeddings(session, crops)
 
 
@@ -111,7 +103,7 @@ def embedding_cosine(reference: np.ndarray, candidate: np.ndarray) -> tuple[floa
 def quantize_guarded(
     fp32_path: str | Path,
     out_path: str | Path,
-    calibration: Sequence[str | Path] | None = None,
+    calibration: Sequence[str | Path],
     min_cosine: float = DEFAULT_MIN_COSINE,
     min_retention: float = DEFAULT_MIN_RETENTION,
     task_score: Callable[[str], float] | None = None,
@@ -140,7 +132,7 @@ def quantize_guarded(
     """
     graph_io = graph_io or EncoderIO()
     embed = graph_io.clip_embeddings
-    cal_crops, held_crops = calibration_and_heldout(calibration, crop_seconds, calibration_crops, heldout_crops)
+    cal_crops, held_crops = calibration_and_heldout(list(calibration), crop_seconds, calibration_crops, heldout_crops)
     with tempfile.TemporaryDirectory(prefix="usad-int8-") as work:
         work_dir = Path(work)
         float_path = prepare(fp32_path, work_dir)
@@ -150,14 +142,14 @@ def quantize_guarded(
         candidates = [n for n in candidates if n not in force_nodes]
         report = GuardReport(
             min_cosine, min_retention,
-            calibration={"sources": [str(p) for p in calibration] if calibration else "default",
+            calibration={"sources": [str(p) for p in calibration],
                          "crop_seconds": crop_seconds, "calibration_crops": len(cal_crops),
                          "heldout_crops": len(held_crops), "method": "MinMax", "activations": "uint8 asymmetric",
                          "weights": "int8 symmetric per-channel"},
             kept_float={"fbank": [n for n in roles.fbank if not include_fbank and n not in force_nodes],
                         "attention_matmul": roles.activation_matmul, "user_excluded": list(exclude)},
         )
-        reference = embed(_session(float_path, threads), held_crops)
+        reference = embed(cpu_session(float_path, threads), held_crops)
         cal_feeds = graph_io.calibration_feeds(cal_crops)
         float_task = task_score(str(float_path)) if task_score else None
         cache = work_dir / "calibration.json"
@@ -165,7 +157,7 @@ def quantize_guarded(
         def attempt(excluded: list[str]) -> tuple[Attempt, Path]:
             nodes = [n for n in candidates if n not in excluded] + list(force_nodes)
             path = quantize_nodes(float_path, work_dir / "int8.onnx", nodes, cal_feeds, cache)
-            mean_cos, min_cos = embedding_cosine(reference, embed(_session(path, threads), held_crops))
+            mean_cos, min_cos = embedding_cosine(reference, embed(cpu_session(path, threads), held_crops))
             retention = task_score(str(path)) / float_task if task_score and float_task else None
             ok = mean_cos >= min_cosine and (retention is None or retention >= min_retention)
             result = Attempt(list(excluded), mean_cos, min_cos, retention, ok)
@@ -179,7 +171,7 @@ def quantize_guarded(
             log(f"below threshold: measuring leave-one-in sensitivity of {len(candidates)} nodes")
 
             def score(model_bytes: bytes) -> float:
-                return embedding_cosine(reference, embed(_session(model_bytes, threads), held_crops))[0]
+                return embedding_cosine(reference, embed(cpu_session(model_bytes, threads), held_crops))[0]
 
             report.sensitivity = leave_one_in(float_model, candidates, str(cache), score)
             ranked = list(report.sensitivity)
@@ -200,7 +192,7 @@ def quantize_guarded(
         if tensorrt_path is not None:
             nodes = [n for n in candidates if n not in result.excluded] + list(force_nodes)
             trt = quantize_nodes(float_path, work_dir / "int8.tensorrt.onnx", nodes, cal_feeds, cache, "tensorrt")
-            cosine = embedding_cosine(reference, embed(_session(trt, threads), held_crops))
+            cosine = embedding_cosine(reference, embed(cpu_session(trt, threads), held_crops))
             shutil.move(str(trt), tensorrt_path)
             report.tensorrt_variant = {"file": Path(tensorrt_path).name, "cosine": cosine[0],
                                        "cosine_min_clip": cosine[1], "activations": "int8 symmetric (zero point 0)"}

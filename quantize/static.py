@@ -4,7 +4,7 @@ Per-channel symmetric INT8 weights. Activations: asymmetric UINT8 for ONNX Runti
 x86 VNNI kernels, and ORT fuses every Conv into QLinearConv only then; measured ~15% faster than
 S8S8 here), or symmetric INT8 with zero points 0 for TensorRT, whose explicit quantization
 requires that. Only the nodes passed in are quantized: by default the weight Conv/MatMuls outside
-the fbank (see ``usad.export.graph``). Calibration runs once into a cache file, so retries with
+the fbank (see ``usad.quantize.roles``). Calibration runs once into a cache file, so retries with
 other node sets, and the TensorRT variant, skip it.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-from usad.export.graph import QUANTIZABLE_OPS, ensure_node_names, graph_roles
+from usad.quantize.roles import QUANTIZABLE_OPS, ensure_node_names, graph_roles
 
 ACTIVATIONS = {
     "cpu": (QuantType.QUInt8, {"WeightSymmetric": True}),

@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, help="trained model dir to ship (default: fresh usad-tiny)")
     parser.add_argument("--preset", default="usad-tiny")
-    parser.add_argument("--calibration", type=Path, nargs="*", help="INT8 calibration audio (default ../shared/data)")
+    parser.add_argument("--calibration", type=Path, nargs="+", required=True,
+                        help="INT8 calibration audio: dirs of audio files or .tar shards (e.g. ../shared/data)")
     parser.add_argument("--out", type=Path, default=ASSET_DIR)
     args = parser.parse_args(argv)
 

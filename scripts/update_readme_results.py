@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from usad.bench.combined_report import latest_report, readme_section
-from usad.bench.latency import RESULTS_DIR
+from usad.bench.harness import RESULTS_DIR
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 ROOT = Path(__file__).resolve().parents[1]

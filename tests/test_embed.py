@@ -10,9 +10,10 @@ import torch
 from typer.testing import CliRunner
 
 import usad
+from usad.backends import TorchBackend
 from usad.chunking import iter_windows
 from usad.cli import app
-from usad.embed import TorchBackend, embed_files
+from usad.embed import Windowing, embed_files
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_long_audio_is_chunked_close_to_one_pass(nano_dir, tmp_path, rng):
     audio = (rng.standard_normal(16000 * 70) * 0.1).astype(np.float32)
     sf.write(tmp_path / "long.wav", audio, 16000)
     chunked = embed_files(TorchBackend(model), [str(tmp_path / "long.wav")], pool="none",
-                          chunk_seconds=20).embeddings[str(tmp_path / "long.wav")]
+                          windowing=Windowing(20)).embeddings[str(tmp_path / "long.wav")]
     with torch.no_grad():
         whole = torch.stack(model(torch.from_numpy(audio)[None]).hidden_states)[:, 0].numpy()
     assert chunked.shape == whole.shape
@@ -98,11 +99,12 @@ def test_hour_long_input_in_bounded_memory(nano_dir, tmp_path):
     script = textwrap.dedent(f"""
         import json, resource, tracemalloc, torch
         import usad
-        from usad.embed import TorchBackend, embed_files
+        from usad.backends import TorchBackend
+        from usad.embed import Windowing, embed_files
         torch.set_num_threads(2)
         backend = TorchBackend(usad.load({str(nano_dir)!r}))
         tracemalloc.start()
-        result = embed_files(backend, [{str(path)!r}], chunk_seconds=30)
+        result = embed_files(backend, [{str(path)!r}], windowing=Windowing(30))
         _, traced_peak = tracemalloc.get_traced_memory()
         print(json.dumps({{"seconds": result.seconds, "traced_peak_mb": traced_peak / 2**20,
                           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

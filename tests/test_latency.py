@@ -8,8 +8,9 @@ import torch
 from typer.testing import CliRunner
 
 import usad
-from usad.bench.floor import count_flops, gemm_rate, ort_int8_gemm_rate
-from usad.bench.latency import Grid, run_latency, summarize, time_cell
+from usad.bench.floor import gemm_rate, ort_int8_gemm_rate
+from usad.bench.harness import summarize, time_cell
+from usad.bench.latency import Grid, run_latency
 from usad.bench.memory import measure_peak_rss
 from usad.bench.runners import BenchModel, FormatUnavailable, make_runner
 from usad.cli import app
@@ -72,7 +73,7 @@ def test_model_entry_and_skips(record, model_dir):
 def test_interleaved_rounds_time_every_format():
     calls = []
     runners = {name: (lambda x, name=name: calls.append(name)) for name in "abc"}
-    times, errors = time_cell(runners, {n: None for n in runners}, Grid(warmup=1, min_rounds=4, max_rounds=4))
+    times, errors = time_cell(runners, {n: None for n in runners}, warmup=1, min_rounds=4, max_rounds=4)
     assert not errors and all(len(t) == 4 for t in times.values())
     timed = calls[6:]  # after 3 warm-up and 3 probe calls: rounds rotate the order
     assert timed[:3] == ["a", "b", "c"] and timed[3:6] == ["b", "c", "a"]
@@ -82,8 +83,7 @@ def test_a_failing_format_is_reported_not_fatal():
     def broken(_):
         raise RuntimeError("out of memory")
 
-    grid = Grid(min_rounds=3, max_rounds=3)
-    times, errors = time_cell({"ok": lambda _: None, "bad": broken}, {"ok": 0, "bad": 0}, grid)
+    times, errors = time_cell({"ok": lambda _: None, "bad": broken}, {"ok": 0, "bad": 0}, min_rounds=3, max_rounds=3)
     assert "out of memory" in errors["bad"] and len(times["ok"]) == 3
 
 
@@ -97,8 +97,8 @@ def test_floor_rates_and_flops():
     assert gemm_rate([(256, 256, 256)], threads=1, min_time=0.05)["gflops"] > 1
     assert ort_int8_gemm_rate([(256, 256, 256)], threads=1, min_time=0.05)["gops"] > 1
     model = usad.create_model("usad-nano", **SMALL).eval()
-    assert count_flops(model, 2.0, batch=4) == pytest.approx(4 * count_flops(model, 2.0))
-    assert count_flops(model, 20.0) > 9.5 * count_flops(model, 2.0)  # attention: a little worse than linear
+    assert model.flops(2.0, batch=4) == pytest.approx(4 * model.flops(2.0))
+    assert model.flops(20.0) > 9.5 * model.flops(2.0)  # attention: a little worse than linear
 
 
 def test_bad_specs_and_formats(tmp_path):
@@ -122,10 +122,12 @@ def test_memory_probe_reports_a_broken_file(tmp_path):
 
 
 def test_cli_latency_writes_json(tmp_path):
-    out = tmp_path / "lat.json"
     result = CliRunner().invoke(app, ["bench", "latency", "usad-nano", "--seconds", "1", "--threads", "1",
-                                      "--formats", "torch-fp32", "--no-memory", "--rounds", "3", "--out", str(out)])
+                                      "--formats", "torch-fp32", "--no-memory", "--rounds", "3",
+                                      "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
+    (out,) = tmp_path.glob("*_latency.json")
+    assert out.with_suffix(".md").is_file()
     record = json.loads(out.read_text())
     assert [r["format"] for r in record["rows"]] == ["torch-fp32"] and np.isfinite(record["rows"][0]["median_ms"])
     bad = CliRunner().invoke(app, ["bench", "latency", "usad-nano", "--formats", "torch-fp33"])

@@ -11,11 +11,12 @@ from usad.bench.combined_report import (
     check_targets,
     latency_markdown,
     latest_report,
-    pareto_front,
+    load_targets,
     readme_section,
-    write_report,
+    write_combined_report,
 )
 from usad.bench.latency import Grid, run_latency
+from usad.bench.pareto import pareto_front
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +44,7 @@ def test_report_renders_markdown_json_png(latency, tmp_path):
     row = report["table"][0]
     assert (row["model"], row["format"]) == ("usad-nano", "torch-fp32")
     assert row["mean_score"] == pytest.approx(0.7) and row["median_ms"] > 0 and row["rtf"] > 0
-    paths = write_report(report, tmp_path)
+    paths = write_combined_report(report, tmp_path)
     assert paths["json"].name.startswith(latency["created"][:10]) and latency["machine"]["slug"] in paths["json"].name
     assert json.loads(paths["json"].read_text())["table"] == json.loads(json.dumps(report["table"]))
     markdown = paths["md"].read_text()
@@ -62,12 +63,12 @@ def test_latency_markdown_has_every_row(latency):
 
 def test_targets_met_and_missed():
     def rows(model, fmt, rtf, x_floor):
-        return {"model": model, "format": fmt, "seconds": 10.0, "batch": 1, "threads": "all", "rtf": rtf,
-                "x_floor": x_floor, "median_ms": rtf * 1e4, "throughput": 1 / rtf}
+        return {"model": model, "format": fmt, "precision": "int8", "gflop": 1.0, "seconds": 10.0, "batch": 1,
+                "threads": "all", "rtf": rtf, "x_floor": x_floor, "median_ms": rtf * 1e4, "throughput": 1 / rtf}
     models = [{"name": "s", "variant": "usad-small"}, {"name": "t", "variant": "usad-tiny"}]
     record = {"device": "cpu", "models": models,
               "rows": [rows("s", "onnx-int8", 0.03, 2.0), rows("t", "onnx-int8", 0.002, 4.0)]}
-    found = check_targets(record)
+    found = check_targets(record, load_targets())
     get = lambda model, kind: next(t for t in found if t["target"].startswith(model + " ") and kind in t["target"])  # noqa: E731
     assert len(found) == 4
     assert get("s", "RTF")["met"] is False and get("s", "RTF")["missed_by"] == pytest.approx(1.5)
@@ -76,7 +77,7 @@ def test_targets_met_and_missed():
     assert get("s", "floor")["met"] is True and get("t", "floor")["missed_by"] == pytest.approx(1.6)
     gpu = {"device": "cuda", "models": [{"name": "s", "variant": "usad-small"}],
            "rows": [rows("s", "cuda-fp32", 0.01, None), rows("s", "cuda-bf16-graphs", 0.004, None)]}
-    (speedup,) = check_targets(gpu)
+    (speedup,) = check_targets(gpu, load_targets())
     assert speedup["value"] == pytest.approx(2.5) and speedup["missed_by"] == pytest.approx(2.0)
 
 
@@ -99,6 +100,6 @@ def test_readme_block_is_replaced_in_place(latency, tmp_path):
     assert twice == once
     readme = tmp_path / "README.md"
     readme.write_text(once)
-    paths = write_report(report, tmp_path)
+    paths = write_combined_report(report, tmp_path)
     assert module.main(["--report", str(paths["json"]), "--readme", str(readme)]) == 0
     assert readme.read_text().count(module.END) == 1

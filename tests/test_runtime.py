@@ -13,7 +13,8 @@ import torch
 from test_export_fixtures import exported_dir, tiny_dir
 
 import usad
-from usad.embed import TorchBackend, embed_files
+from usad.backends import TorchBackend
+from usad.embed import Windowing, embed_files
 from usad.runtime import Encoder, RuntimeModelError, default_model_dir
 
 
@@ -31,7 +32,7 @@ def test_import_and_run_without_torch(shared):
         from usad.runtime import Encoder, default_model_dir
         enc = Encoder(default_model_dir(), threads=1)
         vec = enc.embed({str(shared / 'data/fsdd/recordings/3_theo_7.flac')!r})
-        assert vec.shape == (1, enc.dim), vec.shape
+        assert vec.shape == (len(enc.layers), enc.dim), vec.shape
         print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -69,8 +70,8 @@ def test_runtime_matches_torch_backend_on_real_audio_long_and_short(exported, sh
     files = [str(long_file), str(short_file)]
     encoder = Encoder(exported, prefer="fp32", threads=2)
     assert encoder.path.name == "model.onnx"
-    ours = encoder.embed_files(files, chunk_seconds=8.0, context_seconds=1.0)
-    reference = embed_files(TorchBackend(usad.load(tiny_dir())), files, chunk_seconds=8.0, context_seconds=1.0)
+    ours = encoder.embed_files(files, windowing=Windowing(8.0, 1.0))
+    reference = embed_files(TorchBackend(usad.load(tiny_dir())), files, windowing=Windowing(8.0, 1.0))
     assert len(audio) / 8000 > 8.0 * 2  # the long file really goes through several windows
     for f in files:
         np.testing.assert_allclose(ours.embeddings[f], reference.embeddings[f], atol=1e-4)
@@ -87,8 +88,8 @@ def test_picks_int8_when_present(exported):
 def test_chunked_embedding_of_long_array_is_close_to_whole(exported, shared):
     audio = np.concatenate([sf.read(p)[0] for p in sorted((shared / "data/fsdd/recordings").glob("1_*"))[:40]])
     encoder = Encoder(exported / "model.onnx")
-    whole = encoder.embed(audio, sample_rate=8000, chunk_seconds=600)
-    chunked = encoder.embed(audio, sample_rate=8000, chunk_seconds=5, context_seconds=2)
+    whole = encoder.embed(audio, sample_rate=8000, windowing=Windowing(600))
+    chunked = encoder.embed(audio, sample_rate=8000, windowing=Windowing(5, 2))
     cosine = (whole * chunked).sum() / np.linalg.norm(whole) / np.linalg.norm(chunked)
     assert cosine > 0.98
 

@@ -246,14 +246,21 @@ class UsadEncoder(nn.Module):
         """Encoder frames for clips of ``lengths`` samples."""
         return self.config.num_frames(lengths)
 
-    def gflops_per_second(self) -> float:
-        """Multiply-adds x 2 for one second of audio, counted by the torch FLOP counter."""
+    def flops(self, seconds: float, batch: int = 1) -> float:
+        """FLOPs (2 x multiply-adds, torch's FLOP counter) of one forward on ``batch`` clips of ``seconds``.
+
+        Counted on one clip and scaled by the batch (linear in it); attention makes it grow a little faster
+        than linearly in length."""
         from torch.utils.flop_counter import FlopCounterMode
 
-        wave = torch.zeros(1, SAMPLE_RATE * 10, device=next(self.parameters()).device)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
+        wave = torch.zeros(1, int(seconds * SAMPLE_RATE), device=next(self.parameters()).device)
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
             self(wave)
-        return counter.get_total_flops() / 10 / 1e9
+        return float(counter.get_total_flops()) * batch
+
+    def gflops_per_second(self) -> float:
+        """GFLOPs per second of audio, counted on a 10 s clip."""
+        return self.flops(10.0) / 10 / 1e9
 
 
 def create_model(name: str, **overrides) -> UsadEncoder:

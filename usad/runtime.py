@@ -1,8 +1,8 @@
 """The torch-free encoder: ONNX Runtime + numpy + soundfile + soxr.
 
-``Encoder(path)`` takes a model dir (picks the best ONNX file present: INT8 before fp32) or one
-.onnx file (self-describing through its metadata). It follows the backend protocol of
-``usad.embed`` (``hop``, ``num_layers``, ``encode``), so long files stream through overlapping
+``Encoder(path)`` takes a model dir (the file ``usad.onnx_conventions.choose_file`` picks: the exporter's
+measured default, else INT8 before fp32, never an INT8 forced past its guard unless asked) or one .onnx file
+(self-describing through its metadata). It is a ``usad.embed.Backend``, so files stream through overlapping
 windows and short ones batch by length exactly as with the torch model.
 """
 
@@ -15,14 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from usad.audio import MIN_SAMPLES, SAMPLE_RATE, check_waveform, load_audio, to_mono_16k
+from usad.audio import MIN_SAMPLES, iter_audio_blocks, to_mono_16k
+from usad.config import SAMPLE_RATE
+from usad.embed import EmbedResult, Pool, Windowing, embed_blocks, embed_files
+from usad.errors import UsadError
+from usad.onnx_conventions import RUNTIME_PREFERENCE, choose_file, cpu_session, is_int8
 
-# Best first: INT8 at the default opset, fp32, then the TensorRT 8.x (opset 17) files.
-ONNX_PREFERENCE = ("model.int8.onnx", "model.onnx", "model.opset17.int8.onnx", "model.opset17.onnx")
 DEFAULT_MODEL = "usad-default"
 
 
-class RuntimeModelError(RuntimeError):
+class RuntimeModelError(UsadError, RuntimeError):
     """A model file or config the runtime cannot use; the message names the file."""
 
 
@@ -34,59 +36,50 @@ def default_model_dir() -> Path:
     return path
 
 
-def find_onnx(model_dir: Path, prefer: str | None = None) -> Path:
-    """The best ONNX file of a model dir; ``prefer`` "fp32" skips INT8 files."""
-    names = [n for n in ONNX_PREFERENCE if prefer != "fp32" or ".int8." not in n]
-    for name in names:
-        if (model_dir / name).is_file():
-            return model_dir / name
-    raise RuntimeModelError(f"{model_dir}: no ONNX model ({', '.join(names)}); run `usad export {model_dir}` first")
-
-
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A model dir's JSON file (config.json, export.json); a bad one is a RuntimeModelError naming it."""
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise RuntimeModelError(f"{path}: unreadable or not valid JSON ({err})") from err
 
 
+def _resolve(model: Path, prefer: str | None) -> Path:
+    if model.is_dir():
+        found = choose_file(model, prefer)
+        if found is None:
+            wanted = f"{prefer} ONNX file" if prefer else f"ONNX model ({', '.join(RUNTIME_PREFERENCE)})"
+            raise RuntimeModelError(f"{model}: no {wanted}; run `usad export {model}` first")
+        return found
+    if model.suffix == ".onnx" and model.is_file():
+        return model
+    raise RuntimeModelError(f"{model}: not a model directory or an .onnx file")
+
+
 class Encoder:
     """ONNX encoder: ``encode`` (batched arrays), ``embed`` (one clip or file), ``embed_files``.
 
-    ``threads`` sets ONNX Runtime's intra-op threads (None: one per core).
+    ``threads`` sets ONNX Runtime's intra-op threads (None: one per core); ``prefer`` "fp32" / "int8".
     """
 
     def __init__(self, model: str | Path, threads: int | None = None, prefer: str | None = None):
-        import onnxruntime as ort
-
-        path = Path(model)
-        if path.is_dir():
-            self.path = find_onnx(path, prefer)
-        elif path.suffix == ".onnx" and path.is_file():
-            self.path = path
-        else:
-            raise RuntimeModelError(f"{path}: not a model directory or an .onnx file")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
+        self.path = _resolve(Path(model), prefer)
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self.session = cpu_session(self.path, threads)
         except Exception as err:  # ORT raises several private exception types for bad files
             raise RuntimeModelError(f"{self.path}: not a loadable ONNX model ({str(err)[:300]})") from err
         meta = self.session.get_modelmeta().custom_metadata_map
         self._check_io()
         try:
             self.config = json.loads(meta["usad_encoder"])
-            self.layers = json.loads(meta["usad_layers"])
+            self.layers = tuple(json.loads(meta["usad_layers"]))
         except (KeyError, json.JSONDecodeError) as err:
             raise RuntimeModelError(f"{self.path}: no USAD metadata (usad_encoder, usad_layers); "
                                     "was it written by `usad export`?") from err
         self.untrained = meta.get("usad_untrained") == "true"
         config_path = self.path.parent / "config.json"
         if config_path.is_file():
-            dir_config = _read_json(config_path)
+            dir_config = read_json(config_path)
             if dir_config.get("encoder") != self.config:
                 raise RuntimeModelError(f"{config_path} does not match {self.path}: the ONNX file was exported from "
                                         "another model; re-run `usad export`")
@@ -94,8 +87,10 @@ class Encoder:
         if self.untrained:
             warnings.warn(f"{self.path}: this encoder's weights are UNTRAINED (random init); its embeddings carry "
                           "no learned meaning. Pass a trained model dir for real use.", stacklevel=2)
+        self.name = str(self.config.get("name", self.path.parent.name))
+        self.frame_rate = float(self.config["frame_rate"])
         self.hop = SAMPLE_RATE // int(self.config["frame_rate"])
-        self.num_layers = len(self.layers)
+        self.depth = int(self.config["depth"])
         self.dim = int(self.config["dim"])
 
     def _check_io(self) -> None:
@@ -107,7 +102,7 @@ class Encoder:
         self.pooled_output = outputs[0] == "embedding"
 
     def __repr__(self) -> str:
-        return f"Encoder({self.path}, layers={self.layers}, dim={self.dim})"
+        return f"Encoder({self.path}, layers={list(self.layers)}, dim={self.dim})"
 
     def encode(self, waveforms: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """waveforms (B, S) float32 16 kHz, lengths (B,) -> hidden (L, B, T, D), real frames (B,)."""
@@ -122,31 +117,18 @@ class Encoder:
         return hidden.transpose(1, 0, 2, 3), mask.sum(1)
 
     def embed(self, audio: np.ndarray | str | Path, sample_rate: int = SAMPLE_RATE,
-              layers: Sequence[int] | None = (-1,), pool: str = "mean", chunk_seconds: float = 30.0,
-              context_seconds: float = 2.0) -> np.ndarray:
-        """One clip (array at ``sample_rate``, or a file) -> (len(layers), D) pooled or (len(layers), T, D).
+              layers: Sequence[int] | None = None, pool: Pool = "mean",
+              windowing: Windowing = Windowing()) -> np.ndarray:
+        """One clip (an array at ``sample_rate``, or a file, streamed) -> (L, D) pooled or (L, T, D) frames.
 
-        ``layers`` index the exported layers (-1: last); None keeps all. Audio longer than
-        ``chunk_seconds`` runs in windows with ``context_seconds`` of overlap on each side.
-        """
-        from usad.chunking import FrameAccumulator, iter_windows
-
+        ``layers``: hidden-state numbers (0 = positional encoder output, -1 = last); None: all in the file."""
         if isinstance(audio, (str, Path)):
-            name, audio = str(audio), load_audio(audio)
+            blocks = iter_audio_blocks(audio, windowing.chunk_seconds)
         else:
-            name, audio = "audio", to_mono_16k(audio, sample_rate)
-        audio = check_waveform(audio, name)
-        chosen = None if layers is None else [i % self.num_layers for i in layers]
-        chunk = max(self.hop, int(chunk_seconds * SAMPLE_RATE) // self.hop * self.hop)
-        context = max(self.hop, int(context_seconds * SAMPLE_RATE) // self.hop * self.hop)
-        acc = FrameAccumulator(keep_frames=pool == "none")
-        for window in iter_windows([audio], self.hop, chunk, context):
-            wave = np.pad(window.audio, (0, max(0, MIN_SAMPLES - window.audio.size)))
-            hidden, frames = self.encode(wave[None], np.array([window.audio.size]))
-            stop = int(frames[0]) if window.keep_stop is None else min(window.keep_stop, int(frames[0]))
-            part = hidden[:, 0, window.keep_start:stop]
-            acc.add(part if chosen is None else part[chosen])
-        return acc.mean() if pool == "mean" else acc.frames()
+            from usad.audio import check_waveform
+
+            blocks = [check_waveform(to_mono_16k(audio, sample_rate), "audio")]
+        return embed_blocks(self, blocks, layers, pool, windowing)
 
     def stream(self, layers: Sequence[int] | None = (-1,)):
         """A ``usad.streaming.FrameStream`` over this model dir's streaming export (INT8 when this encoder
@@ -154,10 +136,8 @@ class Encoder:
         from usad.streaming import open_stream
 
         threads = self.session.get_session_options().intra_op_num_threads
-        return open_stream(self.path.parent, threads or None, layers, "int8" if ".int8." in self.path.name else "fp32")
+        return open_stream(self.path.parent, threads or None, layers, "int8" if is_int8(self.path.name) else "fp32")
 
-    def embed_files(self, paths: Sequence[str | Path], **kwargs):
-        """``usad.embed.embed_files`` with this encoder: batching by length, long files chunked."""
-        from usad.embed import embed_files
-
-        return embed_files(self, paths, **kwargs)
+    def embed_files(self, paths: Sequence[str | Path], **options) -> EmbedResult:
+        """``usad.embed.embed_files`` with this encoder: batching by length, long files streamed."""
+        return embed_files(self, paths, **options)

@@ -28,11 +28,12 @@ import numpy as np
 
 from usad.audio import MIN_SAMPLES, AudioError
 from usad.config import FRAME_LENGTH, FRAME_SHIFT, SAMPLE_RATE, EncoderConfig
+from usad.errors import UsadError
+from usad.onnx_conventions import STREAM_FILES, cpu_session
 
 FBANK_OVERLAP = FRAME_LENGTH - FRAME_SHIFT  # samples of the previous call a step's first window needs
 CONTROL_INPUTS = ("audio", "start_frame", "valid_frames")
 STATE_NAMES = ("fbank_overlap", "subsampler_cache1", "subsampler_cache2", "pos_cache", "kv_cache", "lookahead")
-STREAM_FILES = {"int8": "model.stream.int8.onnx", "fp32": "model.stream.onnx"}
 
 StepRunner = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -202,7 +203,7 @@ def find_stream_onnx(model_dir: Path, precision: str = "int8") -> Path:
                             f"run `usad export {model_dir} --stream` (a streaming preset such as usad-tiny-stream)")
 
 
-class StreamModelError(RuntimeError):
+class StreamModelError(UsadError, RuntimeError):
     """A streaming export the runtime cannot use; the message names the file."""
 
 
@@ -213,16 +214,10 @@ def open_stream(model: str | Path, threads: int | None = None, layers: Sequence[
     ``layers`` index the exported layers (-1: last; None: all); ``threads``: ORT intra-op threads."""
     import json
 
-    import onnxruntime as ort
-
     path = Path(model)
     path = find_stream_onnx(path, precision) if path.is_dir() else path
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = threads or 0  # 0: ONNX Runtime's default, one per core
-    options.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = cpu_session(path, threads)
         meta = session.get_modelmeta().custom_metadata_map
         config = EncoderConfig.from_dict(json.loads(meta["usad_encoder"]))
         exported = json.loads(meta["usad_layers"])

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from usad.cli.bench import bench_app
+from usad.errors import require
 
 console = Console(stderr=True)
 
@@ -66,11 +67,14 @@ def latency(
     rounds: int = typer.Option(None, help=GRID_HELP["rounds"]),
     memory: bool = typer.Option(None, "--memory/--no-memory", help=GRID_HELP["memory"]),
     device: str = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
-    out: Path = typer.Option(None, help="JSON path (default bench/results/<date>_<machine>_latency.json)."),
+    out: Path = typer.Option(None, help="Folder for <date>_<machine>_latency.json/.md (default bench/results)."),
 ):
     """Latency x format x input length x batch x threads, with the FLOP floor measured in the same run."""
+    require("bench", "usad bench latency")
     from usad.bench.combined_report import latency_markdown
-    from usad.bench.latency import result_path, run_latency, write_json, write_model_bench
+    from usad.bench.harness import RESULTS_DIR, result_stem
+    from usad.bench.latency import run_latency, write_model_bench
+    from usad.bench.writer import write_report
 
     grid = _grid(quick, full, seconds, batch, threads, formats, rounds, memory)
     from usad.modeldir import ModelDirError
@@ -80,10 +84,11 @@ def latency(
     except (FileNotFoundError, ModelDirError) as err:
         console.print(f"[red]{err}")
         raise typer.Exit(2) from err
-    path = write_json(record, out or result_path(record, "latency.json"))
+    markdown = latency_markdown(record)
+    paths = write_report(out or RESULTS_DIR, result_stem(record, "latency"), record, markdown)
     write_model_bench(record)
-    print(latency_markdown(record))
-    console.print(f"wrote {path}")
+    print(markdown)
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
 @bench_app.command("all")
@@ -102,16 +107,20 @@ def bench_all(
     rounds: int = typer.Option(None, help=GRID_HELP["rounds"]),
     memory: bool = typer.Option(None, "--memory/--no-memory", help=GRID_HELP["memory"]),
     out: Path = typer.Option(None, help="Report folder (default bench/results)."),
+    targets: Path = typer.Option(None, exists=True, dir_okay=False,
+                                 help="JSON of limits to mark met or missed (default: the bench's targets.json)."),
 ):
     """One report: latency + accuracy per model x format, retention vs the reference, Pareto plot."""
+    require("bench", "usad bench all")
     from usad.bench.bench_all import run_all
-    from usad.bench.combined_report import headline_markdown, targets_markdown
-    from usad.bench.latency import RESULTS_DIR
+    from usad.bench.combined_report import TARGETS_FILE, headline_markdown, load_targets, targets_markdown
+    from usad.bench.harness import RESULTS_DIR
     from usad.modeldir import ModelDirError
 
     grid = _grid(quick, full, seconds, batch, threads, formats, rounds, memory)
     try:
         report, paths = run_all(models, reference, grid, tasks or None, data, seeds, out or RESULTS_DIR,
+                                targets=load_targets(targets or TARGETS_FILE),
                                 log=lambda m: console.print(m, highlight=False))
     except (FileNotFoundError, ModelDirError) as err:
         console.print(f"[red]{err}")

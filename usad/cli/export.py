@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from usad.cli import app
+from usad.errors import require
 
 console = Console(stderr=True)
 
@@ -21,8 +22,9 @@ def export_command(
                                        "TensorRT 8.5/8.6 (JetPack 5 / 6.0), written as model.opset17.onnx."),
     layers: str = typer.Option("all", help="Layers to output: 'all' or indices like 6 or 2,4,-1."),
     pooled: bool = typer.Option(False, help="Output the mean-pooled embedding of those layers instead of frames."),
-    calibration: list[Path] = typer.Option(None, help="INT8 calibration audio: directories or .tar shards "
-                                                      "(repeatable). Default: ../shared/data when present."),
+    calibration: list[Path] = typer.Option(None, help="Real audio like the deployment's: directories of audio "
+                                                      "files or .tar shards (repeatable). Needed by --int8; "
+                                                      "without it parity runs on seeded noise."),
     min_cosine: float = typer.Option(0.99, help="Accuracy guard: min held-out embedding cosine INT8 vs fp32."),
     force: bool = typer.Option(False, help="Write the INT8 file even when the guard fails."),
     crop_seconds: float = typer.Option(5.0, help="Length of each calibration / held-out crop."),
@@ -36,6 +38,10 @@ def export_command(
                                 "(usad-tiny-stream ...): model.stream.onnx, with --int8 model.stream.int8.onnx."),
 ) -> None:
     """Export a model dir to ONNX (parity-checked against torch), optionally INT8 and TensorRT."""
+    require("export", "usad export")
+    if tasks:
+        require("bench", "usad export --tasks")
+    from usad.bench.accuracy import task_scorer
     from usad.export.onnx_export import ExportError
     from usad.export.pipeline import export_model_dir
     from usad.export.streaming import export_stream_dir
@@ -59,7 +65,8 @@ def export_command(
                               min_cosine=min_cosine, quantize_options=quantize_options, log=log)
         export_model_dir(model_dir, opset=opset, int8=int8, engine=fmt == "engine", layers=chosen, pooled=pooled,
                          calibration=calibration or None, force=force, min_cosine=min_cosine,
-                         quantize_options=quantize_options, tasks_dir=tasks, log=log)
+                         quantize_options=quantize_options, task_score=task_scorer(tasks) if tasks else None,
+                         log=log)
     except (ExportError, QuantizationRefused, CalibrationError, ModelDirError) as err:
         console.print(f"[red]{err}")
         console.print(f"figures: {model_dir / 'export.json'}")
