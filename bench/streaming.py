@@ -143,7 +143,7 @@ def run_stream_bench(model_dir: str | Path, formats: Sequence[str] = ("int8", "f
     """Latency rows for every available format x threads, and the hour-long memory run of the first format."""
     import datetime as dt
 
-    from usad.bench.latency import load_average, machine_info
+    from usad.bench.harness import load_average, machine_info
     from usad.modeldir import load_config
 
     model_dir = Path(model_dir)

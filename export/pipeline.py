@@ -18,7 +18,7 @@ from usad.onnx_conventions import DEFAULT_OPSET, EXPORT_RECORD, file_names, tens
 PARITY_AUDIO_SECONDS = 30.0
 
 
-def _parity_audio(calibration: Sequence[str | Path] | None) -> tuple[np.ndarray | None, str]:
+def parity_audio(calibration: Sequence[str | Path] | None) -> tuple[np.ndarray | None, str]:
     """30 s of the calibration audio for the parity check; seeded noise (said in export.json) without it."""
     from usad.quantize.calibration import cut_crops, list_sources
 
@@ -82,7 +82,7 @@ def export_model_dir(
     export_onnx(model, fp32_path, opset=opset, layers=layers, pooled=pooled,
                 metadata={"usad_untrained": True} if untrained else None)
     log(f"exported {fp32_path} (opset {opset}) in {time.perf_counter() - start:.1f} s")
-    audio, audio_kind = _parity_audio(calibration)
+    audio, audio_kind = parity_audio(calibration)
     cases = check_parity(model, fp32_path, layers, pooled, parity_seconds, audio)
     parity = parity_report(cases, max_abs, min_parity_cosine) | {"input": audio_kind}
     entry = {"opset": opset, "exporter": "dynamo" if opset >= DEFAULT_OPSET else "torchscript",

@@ -149,16 +149,13 @@ class StreamIO(EncoderIO):
 
 
 def _real_clips(calibration: Sequence[str | Path] | None, seconds: Sequence[float]) -> tuple[list[np.ndarray], str]:
-    """Real audio cut to each of ``seconds`` (seeded noise when none is at hand)."""
-    from usad.quantize.calibration import CalibrationError, cut_crops, default_calibration_source, list_sources
+    """``usad export``'s parity audio (the calibration's, else seeded noise) cut to each of ``seconds``."""
+    from usad.export.pipeline import parity_audio
 
-    try:
-        sources = list_sources(list(calibration) if calibration else [default_calibration_source()])
-        audio = cut_crops(sources[:400], max(seconds), 1)[0]
-        kind = "real audio"
-    except CalibrationError:
-        audio = (np.random.default_rng(0).standard_normal(int(max(seconds) * SAMPLE_RATE)) * 0.1)
-        kind = "seeded noise (no audio found)"
+    audio, kind = parity_audio(calibration)
+    if audio is None or audio.size < max(seconds) * SAMPLE_RATE:
+        audio = np.random.default_rng(0).standard_normal(int(max(seconds) * SAMPLE_RATE)) * 0.1
+        kind = "seeded noise (pass --calibration with over a minute of real audio)"
     return [audio[: int(s * SAMPLE_RATE)].astype(np.float32) for s in seconds], kind
 
 

@@ -19,11 +19,12 @@ def stream(
     threads: str = typer.Option("1,2", help="ONNX Runtime thread counts, e.g. 1,2."),
     seconds: float = typer.Option(120.0, help="Audio per (format, threads) row for the chunk timings."),
     memory_seconds: float = typer.Option(3600.0, help="Length of the memory run (0: skip it)."),
-    out: Path = typer.Option(None, help="JSON path (default bench/results/<date>_<machine>_stream.json; .md beside)."),
+    out: Path = typer.Option(None, help="Folder for <date>_<machine>_stream.json/.md (default bench/results)."),
 ) -> None:
     """Time a streaming export chunk by chunk (interleaved) and check its memory stays flat over an hour."""
-    from usad.bench.latency import result_path, write_json
+    from usad.bench.harness import RESULTS_DIR, result_stem
     from usad.bench.streaming import run_stream_bench, stream_markdown
+    from usad.bench.writer import write_report
     from usad.modeldir import ModelDirError
 
     chosen = tuple(formats.split(","))
@@ -41,11 +42,10 @@ def stream(
     except (FileNotFoundError, ModelDirError) as err:
         console.print(f"[red]{err}", soft_wrap=True)
         raise typer.Exit(2) from err
-    path = write_json(record, out or result_path(record, "stream.json"))
     markdown = stream_markdown(record)
-    path.with_suffix(".md").write_text(markdown)
+    paths = write_report(out or RESULTS_DIR, result_stem(record, "stream"), record, markdown)
     print(markdown)
-    console.print(f"wrote {path} and {path.with_suffix('.md')}")
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()))
     memory = record.get("memory")
     if memory and not memory.get("flat", False):
         console.print(f"[red]memory is not flat over the stream: {memory}", soft_wrap=True)
