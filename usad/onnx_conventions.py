@@ -1,13 +1,20 @@
 """ONNX conventions shared by export, quantize, the runtime and the bench: the file names of a model dir,
 the order the runtime prefers them in, and how a CPU inference session is opened. onnxruntime only.
 
+Two graph forms (``GRAPHS``), recorded per file in export.json: "fused" runs attention as ONNX Runtime's
+contrib ops (RotaryEmbedding, MultiHeadAttention: one flash kernel, no mask over the scores), ONNX Runtime
+only; "plain" is standard ONNX (attention as MatMul/Softmax with the padding guard), what TensorRT and
+JetPack parse, and the graph of the first release, kept so before/after ratios stay measurable.
+
 | file | written by | for |
 |---|---|---|
-| model.onnx | usad export (dynamo, opset >= 18) | ONNX Runtime, TensorRT 10 |
-| model.int8.onnx | usad export --int8 | ONNX Runtime on CPU (U8S8 QDQ) |
-| model.opset17.onnx | usad export --opset 17 (legacy exporter) | TensorRT 8.5/8.6 (JetPack 5, 6.0) |
+| model.onnx | usad export (dynamo, opset >= 18, fused) | ONNX Runtime |
+| model.int8.onnx | usad export --int8 | ONNX Runtime on CPU: the INT8 recipe the exporter chose |
+| model.int8.RECIPE.onnx | usad export --int8 --keep-candidates | every INT8 recipe tried, for the bench |
+| model.plain.onnx, model.plain.int8.onnx | usad export --graph plain [--int8] | TensorRT 10, before/after |
+| model.opset17.onnx | usad export --opset 17 (legacy exporter, plain) | TensorRT 8.5/8.6 (JetPack 5, 6.0) |
 | model.opset17.int8.onnx | usad export --opset 17 --int8 | ONNX Runtime, opset 17 |
-| model.trt.int8.onnx, model.opset17.trt.int8.onnx | usad export --int8 --format engine | TensorRT explicit INT8 |
+| model.plain.trt.int8.onnx, model.opset17.trt.int8.onnx | usad export --int8 --format engine | TensorRT explicit INT8 |
 """
 
 from __future__ import annotations
@@ -17,21 +24,39 @@ from pathlib import Path
 DEFAULT_OPSET = 18  # the dynamo exporter; ONNX Runtime and TensorRT >= 10
 LEGACY_OPSET = 17  # the TorchScript exporter; TensorRT 8.5/8.6
 EXPORT_RECORD = "export.json"
+GRAPHS = ("fused", "plain")
+# INT8 recipes (usad.quantize.recipes): static QDQ of Conv + MatMul, dynamic INT8 of the weight MatMuls
+# (Conv float), and mixed (static QDQ Conv, dynamic MatMul).
+INT8_RECIPES = ("static", "dynamic", "mixed")
 
-# Bench format -> file, best first: the runtime takes the first file present that was not forced past the guard.
+# Bench format -> file, best first: the runtime takes the first file present that was not forced past the guard
+# (unless export.json names a measured default). Recipe candidates come last: the runtime never picks them itself.
 FORMAT_FILES = {
     "onnx-int8": "model.int8.onnx",
     "onnx-fp32": "model.onnx",
+    "onnx-int8-plain": "model.plain.int8.onnx",
+    "onnx-fp32-plain": "model.plain.onnx",
     "onnx-int8-opset17": "model.opset17.int8.onnx",
     "onnx-fp32-opset17": "model.opset17.onnx",
+    **{f"onnx-int8-{recipe}": f"model.int8.{recipe}.onnx" for recipe in INT8_RECIPES},
 }
 RUNTIME_PREFERENCE = tuple(FORMAT_FILES.values())
 
 
-def file_names(opset: int) -> tuple[str, str]:
-    """(fp32, int8) file names written for ``opset``."""
-    stem = "model" if opset >= DEFAULT_OPSET else f"model.opset{opset}"
+def file_names(opset: int, graph: str = "fused") -> tuple[str, str]:
+    """(fp32, int8) file names written for ``opset`` and ``graph`` (opset 17 is always plain)."""
+    if graph not in GRAPHS:
+        raise ValueError(f"graph must be one of {GRAPHS}, got {graph!r}")
+    if opset < DEFAULT_OPSET:
+        stem = f"model.opset{opset}"
+    else:
+        stem = "model" if graph == "fused" else "model.plain"
     return f"{stem}.onnx", f"{stem}.int8.onnx"
+
+
+def recipe_file(int8_name: str, recipe: str) -> str:
+    """The kept candidate file of one INT8 recipe: model.int8.onnx -> model.int8.dynamic.onnx."""
+    return int8_name.removesuffix(".onnx") + f".{recipe}.onnx"
 
 
 def tensorrt_int8_name(fp32_name: str) -> str:
