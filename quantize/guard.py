@@ -29,7 +29,7 @@ from usad.quantize.recipes import RECIPES, build_recipe, op_types
 from usad.quantize.roles import graph_roles, layer_groups
 from usad.quantize.select import LATENCY_SECONDS, Choice, choose, time_models
 from usad.quantize.sensitivity import group_sensitivity
-from usad.quantize.static import prepare, quantize_nodes, quantized_nodes
+from usad.quantize.static import int8_weight_peak, prepare, quantize_nodes, quantized_nodes
 
 DEFAULT_MIN_COSINE = 0.995  # per-frame, min over held-out clips and layers
 DEFAULT_MIN_RETENTION = 0.99
@@ -68,6 +68,7 @@ class GuardReport:
     recipe: str | None = None  # the recipe written
     excluded: list[str] = field(default_factory=list)  # nodes left float by the search
     quantized_nodes: list[str] = field(default_factory=list)
+    int8_weight_peak: int = 0  # <= 64: no x86 U8S8 kernel saturates (usad.quantize.static)
     passed: bool = False
     forced: bool = False
     written: str | None = None
@@ -180,7 +181,9 @@ def quantize_guarded(
         report.recipe, report.passed, report.forced = choice.recipe, final.passed, not final.passed
         report.excluded = [n for g in final.excluded for n in groups[g]]
         chosen_path = work_dir / f"int8.{choice.recipe}.onnx"
-        report.quantized_nodes = quantized_nodes(onnx.load(chosen_path))
+        chosen_model = onnx.load(chosen_path)
+        report.quantized_nodes = quantized_nodes(chosen_model)
+        report.int8_weight_peak = int8_weight_peak(chosen_model)
         if tensorrt_path is not None:
             report.tensorrt_variant = _tensorrt_twin(float_path, tensorrt_path, report, candidates, force_nodes,
                                                      cal_crops, work_dir, fidelity, log)

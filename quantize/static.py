@@ -103,7 +103,18 @@ def copy_metadata(source: str | Path, target: str | Path) -> None:
 
 
 def quantized_nodes(model: onnx.ModelProto) -> list[str]:
-    """Names of Conv/MatMul/Gemm nodes whose weight input comes through a DequantizeLinear."""
+    """Names of the Conv/MatMul/Gemm nodes that run INT8: static QDQ ones (weight through a DequantizeLinear)
+    and dynamic ones (the quantizer's MatMulInteger, named after the float node plus "_quant")."""
     dq_outputs = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
-    return [n.name for n in model.graph.node
-            if n.op_type in QUANTIZABLE_OPS and any(i in dq_outputs for i in n.input[:2])]
+    static = [n.name for n in model.graph.node
+              if n.op_type in QUANTIZABLE_OPS and any(i in dq_outputs for i in n.input[:2])]
+    return static + [n.name.removesuffix("_quant") for n in model.graph.node if n.op_type == "MatMulInteger"]
+
+
+def int8_weight_peak(model: onnx.ModelProto) -> int:
+    """The largest |integer| of the INT8 weights: <= 64 (7 bits) means no U8S8 kernel can saturate."""
+    from onnx import numpy_helper
+
+    peaks = [int(np.abs(numpy_helper.to_array(i).astype(np.int32)).max()) for i in model.graph.initializer
+             if i.data_type == onnx.TensorProto.INT8 and np.prod(i.dims) > 1]
+    return max(peaks, default=0)

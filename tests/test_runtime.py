@@ -80,9 +80,11 @@ def test_runtime_matches_torch_backend_on_real_audio_long_and_short(exported, sh
     np.testing.assert_allclose(single, ours.embeddings[str(short_file)], atol=1e-5)
 
 
-def test_picks_int8_when_present(exported):
-    assert Encoder(exported).path.name == "model.int8.onnx"
+def test_picks_the_exporters_measured_default(exported):
+    default = json.loads((exported / "export.json").read_text())["default"]  # fp32 or INT8, by timing
+    assert Encoder(exported).path.name == default in ("model.int8.onnx", "model.onnx")
     assert Encoder(exported, prefer="fp32").path.name == "model.onnx"
+    assert Encoder(exported, prefer="int8").path.name == "model.int8.onnx"
 
 
 def test_chunked_embedding_of_long_array_is_close_to_whole(exported, shared):
