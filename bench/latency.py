@@ -20,7 +20,15 @@ import torch
 
 from usad.bench.floor import encoder_gemm_shapes, gemm_rate, ort_int8_gemm_rate
 from usad.bench.harness import load_average, machine_info, summarize, time_cell
-from usad.bench.runners import CPU_FORMATS, CUDA_FORMATS, PRECISION, BenchModel, FormatUnavailable, make_runner
+from usad.bench.runners import (
+    CPU_FORMATS,
+    CUDA_FORMATS,
+    PEER_FORMATS,
+    PRECISION,
+    BenchModel,
+    FormatUnavailable,
+    make_runner,
+)
 from usad.config import SAMPLE_RATE
 from usad.files import atomic_write_json
 
@@ -38,6 +46,7 @@ class Grid:
     max_rounds: int = 30
     cell_budget_s: float = 4.0  # timed seconds per cell, all formats together, within the round limits
     memory: bool = True
+    peer: str | None = None  # CTranslate2 Whisper dir (scripts/convert_whisper_ct2.py): peer rows in every cell
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,7 +62,7 @@ class LatencyRow:
     threads: int | str  # "all": one per core
     batch: int
     seconds: float  # input length per clip
-    gflop: float  # FLOPs of the call
+    gflop: float | None  # FLOPs of the call (None for a peer, whose graph we do not count)
     median_ms: float | None = None
     p95_ms: float | None = None
     min_ms: float | None = None
@@ -130,6 +139,8 @@ def run_latency(specs: Sequence[str | Path], grid: Grid = Grid(), device: str | 
     """Time every model of ``specs`` (model dirs or preset names) over ``grid``; returns the JSON record."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     formats = grid.formats or default_formats(device)
+    if grid.peer and not set(formats) & set(PEER_FORMATS):
+        formats = (*formats, *PEER_FORMATS)
     started, load_before = dt.datetime.now(dt.timezone.utc), load_average()
     models = [BenchModel.resolve(spec) for spec in specs]
     log(f"measuring GEMM rates for the floor ({device}, threads {[t or 'all' for t in grid.threads]})")
@@ -161,7 +172,7 @@ def _bench_model(spec: str, bench_model: BenchModel, formats: Sequence[str], gri
         runners = {}
         for fmt in formats:
             try:
-                runners[fmt] = make_runner(fmt, bench_model, threads)
+                runners[fmt] = make_runner(fmt, bench_model, threads, grid.peer)
             except FormatUnavailable as err:
                 entry["formats"].setdefault(fmt, {})["skipped"] = str(err)
                 log(f"  {bench_model.name} {fmt}: skipped ({err})")
@@ -173,15 +184,17 @@ def _bench_model(spec: str, bench_model: BenchModel, formats: Sequence[str], gri
                                           grid.cell_budget_s)
                 audio = seconds * batch
                 for fmt in runners:
+                    peer = fmt in PEER_FORMATS
                     cell = dict(model=bench_model.name, format=fmt, precision=PRECISION[fmt],
                                 threads=threads or "all", batch=batch, seconds=seconds,
-                                gflop=flops[seconds] * batch / 1e9)
+                                gflop=None if peer else flops[seconds] * batch / 1e9)
                     if fmt in errors:
                         rows.append(LatencyRow(**cell, error=errors[fmt]).to_dict())
                         log(f"  {bench_model.name} {fmt} {seconds:g} s x{batch}: failed ({errors[fmt]})")
                         continue
                     stats = summarize(times[fmt], audio)
-                    floor = _floor_ms(flops[seconds] * batch, floors[str(threads or "all")], PRECISION[fmt])
+                    floor = None if peer else _floor_ms(flops[seconds] * batch, floors[str(threads or "all")],
+                                                        PRECISION[fmt])
                     rows.append(LatencyRow(**cell, **stats, floor_ms=floor,
                                            x_floor=stats["median_ms"] / floor if floor else None).to_dict())
                 log(f"  {bench_model.name} {seconds:g} s x{batch} threads {threads or 'all'}: "
@@ -191,7 +204,7 @@ def _bench_model(spec: str, bench_model: BenchModel, formats: Sequence[str], gri
     for fmt in formats:
         info = entry["formats"].setdefault(fmt, {})
         info["file_bytes"] = bench_model.file_bytes(fmt)
-        if grid.memory and "skipped" not in info:
+        if grid.memory and "skipped" not in info and fmt not in PEER_FORMATS:
             info["memory"] = _memory(fmt, bench_model, spec, grid, device)
     return entry
 
