@@ -17,12 +17,12 @@ is built, none per score, and a batch of one pays one extra channel per head. ``
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
 from torch import Tensor, nn
 
+from usad.export.module_swap import swapped_forward
 from usad.model import SelfAttention
 
 # A padded key's score offset before the softmax scale: exp(-1e4) is 0 in float32, ORT's own mask_filter_value.
@@ -60,22 +60,10 @@ def _fused_forward(self: SelfAttention, x: Tensor, attn_mask: Tensor, cos: Tenso
     return self.out(y)
 
 
-@contextlib.contextmanager
 def fused_attention(model: nn.Module):
     """While active, every ``SelfAttention`` of ``model`` exports as RotaryEmbedding + MultiHeadAttention.
 
     Only for ``torch.onnx.export(dynamo=True)``: the contrib ops have no eager implementation, so the parity
     check compares the exported graph against the untouched model."""
-    modules = [m for m in model.modules() if isinstance(m, SelfAttention)]
-    for module in modules:
-        module.forward = _fused_forward.__get__(module)
-    try:
-        yield
-    finally:
-        for module in modules:
-            del module.forward
+    return swapped_forward(model, SelfAttention, _fused_forward)
 
-
-def uses_contrib_ops(model_proto) -> bool:
-    """Whether an ONNX graph needs ONNX Runtime's contrib ops (the fused form)."""
-    return any(n.domain == CONTRIB_DOMAIN for n in model_proto.graph.node)

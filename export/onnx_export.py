@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from usad.config import SAMPLE_RATE
+from usad.export.module_swap import swapped_forward
 from usad.model import UsadEncoder
 from usad.onnx_conventions import DEFAULT_OPSET, GRAPHS, LEGACY_OPSET
 
@@ -77,17 +78,9 @@ def _layer_norm_primitive(self: nn.LayerNorm, x: Tensor) -> Tensor:
     return y
 
 
-@contextlib.contextmanager
 def _primitive_layer_norms(model: nn.Module):
     """Temporarily compute every LayerNorm from Reduce/Sub/Div ops (no ONNX LayerNormalization)."""
-    norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
-    for norm in norms:
-        norm.forward = _layer_norm_primitive.__get__(norm)
-    try:
-        yield
-    finally:
-        for norm in norms:
-            del norm.forward
+    return swapped_forward(model, nn.LayerNorm, _layer_norm_primitive)
 
 
 def export_onnx(model: UsadEncoder, path: str | Path, opset: int = DEFAULT_OPSET, layers: list[int] | None = None,
