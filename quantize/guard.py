@@ -211,11 +211,14 @@ def _search_exclusions(report: GuardReport, groups: dict[str, list[str]], candid
     report.sensitivity_recipe = recipe
     report.sensitivity = group_sensitivity(
         groups, trial, lambda name, value: log(f"  {name}: alone INT8, 1 - cosine {value:.2e}"))
-    ranked = list(report.sensitivity)
-    limit = max(1, math.ceil(max_exclude_fraction * len(candidates)))
-    for k in range(len(ranked)):
-        excluded = ranked[: 2 ** k]
-        if sum(len(groups[g]) for g in excluded) > limit or attempt(recipe, excluded).passed or 2 ** k >= len(ranked):
+    # The worst groups that fit together within the node budget, worst first; retry with the worst 1, 2, 4, ...
+    limit, fitting, used = max(1, math.ceil(max_exclude_fraction * len(candidates))), [], 0
+    for name in report.sensitivity:
+        if used + len(groups[name]) <= limit:
+            fitting.append(name)
+            used += len(groups[name])
+    for k in sorted({min(2 ** i, len(fitting)) for i in range(len(fitting).bit_length() + 1)} - {0}):
+        if attempt(recipe, fitting[:k]).passed:
             break
 
 
