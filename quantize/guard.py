@@ -25,7 +25,7 @@ import onnx
 from usad.onnx_conventions import INT8_RECIPES, cpu_session, recipe_file
 from usad.quantize.calibration import calibration_and_heldout
 from usad.quantize.fidelity import Fidelity, compare, run_outputs
-from usad.quantize.recipes import RECIPES, build_recipe, op_types
+from usad.quantize.recipes import RECIPES, build_recipe, calibration_cache, op_types
 from usad.quantize.roles import graph_roles, layer_groups
 from usad.quantize.select import LATENCY_SECONDS, Choice, choose, time_models
 from usad.quantize.sensitivity import group_sensitivity
@@ -117,6 +117,7 @@ def quantize_guarded(
     unknown = sorted(set(recipes) - set(RECIPES))
     if unknown or not recipes:
         raise ValueError(f"unknown INT8 recipe(s) {unknown}; known: {', '.join(RECIPES)}")
+    recipes = [r for r in RECIPES if r in recipes]  # static first: its calibration then serves mixed too
     out_path = Path(out_path)
     cal_crops, held_crops = calibration_and_heldout(list(calibration), crop_seconds, calibration_crops, heldout_crops)
     with tempfile.TemporaryDirectory(prefix="usad-int8-") as work:
@@ -246,8 +247,8 @@ def _tensorrt_twin(float_path: Path, tensorrt_path, report: GuardReport, candida
     """The chosen node set as static QDQ with symmetric activations: TensorRT's explicit quantization."""
     nodes = [n for n in candidates if n not in report.excluded] + list(force_nodes)
     # MinMax ranges do not depend on the activation type: the static recipe's calibration serves here too.
-    trt = quantize_nodes(float_path, work_dir / "int8.tensorrt.onnx", nodes, cal_crops,
-                         work_dir / "calibration.static.json", "tensorrt")
+    trt = quantize_nodes(float_path, work_dir / "int8.tensorrt.onnx", nodes, cal_crops, calibration_cache(work_dir),
+                         "tensorrt")
     fid = fidelity(trt)
     shutil.move(str(trt), tensorrt_path)
     log(f"TensorRT INT8 variant (static, symmetric activations): per-frame cosine {fid.frame_cosine:.5f}")

@@ -63,20 +63,30 @@ def build_recipe(recipe: Recipe, float_path: Path, out_path: Path, nodes: Sequen
                  crops: Sequence[np.ndarray], work_dir: Path) -> Path:
     """Write ``recipe`` applied to ``nodes`` of ``float_path`` to ``out_path``.
 
-    Static calibration is cached per recipe in ``work_dir`` (each recipe calibrates different tensors), so
-    retries with fewer nodes skip it."""
+    Static calibration is cached in ``work_dir`` (``calibration_cache``), so retries with fewer nodes and the
+    other recipes skip it."""
     static, dynamic = recipe.split(nodes, op_types)
     if not static and not dynamic:
         raise ValueError(f"recipe {recipe.name}: no node to quantize")
     source = float_path
     if static:
         source = out_path.with_name(out_path.stem + ".static-part.onnx") if dynamic else out_path
-        quantize_nodes(float_path, source, static, crops, work_dir / f"calibration.{recipe.name}.json")
+        quantize_nodes(float_path, source, static, crops, calibration_cache(work_dir, recipe))
     if dynamic:
         quantize_dynamic_nodes(source, out_path, dynamic)
         if source != float_path:
             source.unlink()
     return out_path
+
+
+def calibration_cache(work_dir: Path, recipe: Recipe | None = None) -> Path:
+    """The calibration ranges a static part reads: the full one (every Conv/MatMul input, written by the static
+    recipe or the TensorRT twin, ``recipe`` None) serves all; a recipe that calibrates less keeps its own until
+    the full one exists (ranges are per tensor, so a superset serves any subset)."""
+    full = work_dir / "calibration.full.json"
+    if recipe is None or recipe.static_ops == RECIPES["static"].static_ops or full.is_file():
+        return full
+    return work_dir / f"calibration.{recipe.name}.json"
 
 
 def op_types(model: onnx.ModelProto) -> dict[str, str]:
