@@ -28,7 +28,8 @@ for model in "${MODELS[@]}"; do
   cp "$model"/config.json "$model"/*.safetensors "$target"/
   [ -f "$model/model.safetensors.index.json" ] && cp "$model/model.safetensors.index.json" "$target"/
   nice -n 5 "$BIN/usad" export "$target" --graph plain                     # before: today's graph, fp32
-  nice -n 5 "$BIN/usad" export "$target" --int8 --keep-candidates "${CALIBRATION[@]}"  # after: fused + recipes
+  # after: fused + recipes; export.json records the wall seconds, `time` adds CPU seconds (robust to load)
+  time nice -n 5 "$BIN/usad" export "$target" --int8 --keep-candidates "${CALIBRATION[@]}"
   targets+=("$target")
 done
 
