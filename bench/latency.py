@@ -5,12 +5,15 @@ every format once, the order rotating from round to round (A B C, B C A, ...), s
 hits all formats alike. Reported per format: median and p95 latency, real-time factor (latency /
 audio seconds in the batch), throughput (audio seconds per second), the FLOP floor (the model's
 FLOPs for the call / the GEMM rate measured in this run at the same thread count) and latency over
-floor. Peak RSS per format comes from a fresh process (``usad.bench.memory``).
+floor. At one thread, ONNX Runtime and torch run the whole call on the calling thread, so the rows also
+carry its CPU time (``cpu_ms``): the call's work without the waits a loaded machine adds to wall time.
+Peak RSS per format comes from a fresh process (``usad.bench.memory``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -72,6 +75,7 @@ class LatencyRow:
     floor_ms: float | None = None  # FLOPs / the GEMM rate measured in the same run
     x_floor: float | None = None
     error: str | None = None
+    cpu_ms: float | None = None  # median CPU time of the calling thread (threads 1, formats run in-thread)
 
     @property
     def ok(self) -> bool:
@@ -97,6 +101,18 @@ def latency_rows(record: dict, model: str | None = None) -> list[LatencyRow]:
 QUICK = Grid(seconds=(1.0, 10.0), formats=("torch-fp32", "onnx-fp32", "onnx-int8"), warmup=1, min_rounds=3,
              max_rounds=8, cell_budget_s=1.0, memory=False)
 FULL = Grid(batches=(1, 8), threads=(1, None))
+
+
+class ThreadCpu:
+    """A runner that also records the calling thread's CPU time per call."""
+
+    def __init__(self, runner: Callable):
+        self.runner, self.cpu = runner, []
+
+    def __call__(self, inputs) -> None:
+        start = time.thread_time()
+        self.runner(inputs)
+        self.cpu.append(time.thread_time() - start)
 
 
 def _inputs(seconds: float, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -180,8 +196,9 @@ def _bench_model(spec: str, bench_model: BenchModel, formats: Sequence[str], gri
             for seconds in grid.seconds:
                 waves, lengths = _inputs(seconds, batch)
                 prepared = {name: runner.prepare(waves, lengths) for name, runner in runners.items()}
-                times, errors = time_cell(runners, prepared, grid.warmup, grid.min_rounds, grid.max_rounds,
-                                          grid.cell_budget_s)
+                in_thread = {f: ThreadCpu(r) for f, r in runners.items() if threads == 1 and f not in PEER_FORMATS}
+                times, errors = time_cell(runners | in_thread, prepared, grid.warmup, grid.min_rounds,
+                                          grid.max_rounds, grid.cell_budget_s)
                 audio = seconds * batch
                 for fmt in runners:
                     peer = fmt in PEER_FORMATS
@@ -195,7 +212,9 @@ def _bench_model(spec: str, bench_model: BenchModel, formats: Sequence[str], gri
                     stats = summarize(times[fmt], audio)
                     floor = None if peer else _floor_ms(flops[seconds] * batch, floors[str(threads or "all")],
                                                         PRECISION[fmt])
-                    rows.append(LatencyRow(**cell, **stats, floor_ms=floor,
+                    cpu = in_thread[fmt].cpu[-len(times[fmt]):] if fmt in in_thread else None
+                    rows.append(LatencyRow(**cell, **stats, cpu_ms=float(np.median(cpu)) * 1e3 if cpu else None,
+                                           floor_ms=floor,
                                            x_floor=stats["median_ms"] / floor if floor else None).to_dict())
                 log(f"  {bench_model.name} {seconds:g} s x{batch} threads {threads or 'all'}: "
                     + ", ".join(f"{f} {summarize(t, audio)['median_ms']:.1f} ms" for f, t in times.items()))
