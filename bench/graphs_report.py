@@ -56,33 +56,38 @@ def op_shares(onnx_path: str | Path, seconds: float = 10.0, runs: int = 4) -> di
     return {op: value / total for op, value in totals.most_common()}
 
 
-def _median(rows, fmt: str) -> float | None:
-    return next((r.median_ms for r in rows if r.format == fmt and r.ok), None)
+FORMATS = ("torch-fp32", "onnx-fp32-plain", "onnx-fp32", "onnx-int8-static", "onnx-int8-dynamic", "onnx-int8-mixed",
+           "peer-ct2-int8", "peer-ct2-fp32")
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
 
-def variant_summary(record: dict, model_dir: Path, threads: int | str) -> dict:
-    """One variant's row: latencies (10 s, batch 1), ratios, the shipped file and recipe, guard and export time."""
+def _figures(rows, shipped_fmt: str, field: str) -> dict:
+    """Per-format figures (``median_ms`` wall or ``cpu_ms``) of one variant's cells and the ratios of issue 13."""
+    ms = {fmt: next((getattr(r, field) for r in rows if r.format == fmt and r.ok), None) for fmt in FORMATS}
+    return {"ms": ms, "shipped_ms": ms[shipped_fmt],
+            "vs_plain_fp32": _ratio(ms["onnx-fp32-plain"], ms[shipped_fmt]),
+            "vs_torch_fp32": _ratio(ms["torch-fp32"], ms[shipped_fmt]),
+            "vs_ct2_int8": _ratio(ms[shipped_fmt], ms["peer-ct2-int8"]),
+            "fused_fp32_vs_plain": _ratio(ms["onnx-fp32-plain"], ms["onnx-fp32"])}
+
+
+def variant_summary(record: dict, model_dir: Path, threads: str) -> dict:
+    """One variant: wall latencies at ``threads`` and one-thread CPU times (10 s, batch 1), ratios, the shipped
+    file and recipe, its guard and export time, profile shares."""
     export = json.loads((model_dir / EXPORT_RECORD).read_text())
-    rows = [r for r in latency_rows(record, model_dir.name) if str(r.threads) == str(threads) and r.batch == 1]
+    rows = [r for r in latency_rows(record, model_dir.name) if r.batch == 1 and r.seconds == 10.0]
     int8 = export["files"].get("model.int8.onnx", {})
     guard = int8.get("guard", {})
     shipped = export.get("default", "model.onnx")
     recipe = int8.get("recipe") if shipped == "model.int8.onnx" else None
     shipped_fmt = f"onnx-int8-{recipe}" if recipe else "onnx-fp32"
     final = [a for a in guard.get("attempts", []) if a["recipe"] == int8.get("recipe")]
-    ms = {fmt: _median(rows, fmt) for fmt in ("torch-fp32", "onnx-fp32-plain", "onnx-fp32", "onnx-int8-static",
-                                              "onnx-int8-dynamic", "onnx-int8-mixed", "peer-ct2-int8",
-                                              "peer-ct2-fp32")}
-    return {"model": model_dir.name, "shipped": shipped, "recipe": recipe, "median_ms": ms,
-            "shipped_ms": ms[shipped_fmt],
-            "vs_plain_fp32": _ratio(ms["onnx-fp32-plain"], ms[shipped_fmt]),
-            "vs_torch_fp32": _ratio(ms["torch-fp32"], ms[shipped_fmt]),
-            "vs_ct2_int8": _ratio(ms[shipped_fmt], ms["peer-ct2-int8"]),
-            "fused_fp32_vs_plain": _ratio(ms["onnx-fp32-plain"], ms["onnx-fp32"]),
+    return {"model": model_dir.name, "shipped": shipped, "recipe": recipe,
+            "wall": _figures([r for r in rows if str(r.threads) == threads], shipped_fmt, "median_ms"),
+            "cpu_1_thread": _figures([r for r in rows if str(r.threads) == "1"], shipped_fmt, "cpu_ms"),
             "cosine": final[-1]["cosine"] if final else None, "choice": guard.get("choice", {}).get("reason"),
             "export_s": int8.get("export_seconds"),
             "profile": {"plain fp32": op_shares(model_dir / FORMAT_FILES["onnx-fp32-plain"]),
@@ -99,29 +104,33 @@ def _met(value, target: float, higher: bool) -> str:
     return "yes" if (value >= target if higher else value <= target) else "**no**"
 
 
-def report_markdown(record: dict, variants: list[dict]) -> str:
-    lines = ["# CPU graphs: before (today's plain graph) and after (fused attention, INT8 recipes)", "",
-             f"Machine: {machine_line(record)}", "", load_warning(record), "",
-             f"10 s clip, batch 1, threads {record['grid']['threads']}, medians of one interleaved run (every "
-             "format of a model in the same rounds, the peer too). Targets: shipped >= 2.0x plain fp32 ONNX and "
-             ">= 3.0x eager torch; per-frame cosine >= 0.995; usad-tiny <= 0.1x CTranslate2 INT8; export <= 180 s.",
-             "", "| model | eager torch ms | plain fp32 ms | fused fp32 ms | static | dynamic | mixed | shipped "
-             "| x plain fp32 | x torch | per-frame cosine | x CT2 INT8 | export s |", "|" + "---|" * 13]
+def _table(variants: list[dict], key: str) -> list[str]:
+    lines = ["| model | eager torch | plain fp32 | fused fp32 | static | dynamic | mixed | shipped | x plain fp32 "
+             "| x torch | x CT2 INT8 | per-frame cosine | export s |", "|" + "---|" * 13]
     for v in variants:
-        ms = v["median_ms"]
+        f = v[key]
+        ms = f["ms"]
         lines.append(
             f"| {v['model']} | {_fmt(ms['torch-fp32'], '.1f')} | {_fmt(ms['onnx-fp32-plain'], '.1f')} | "
             f"{_fmt(ms['onnx-fp32'], '.1f')} | {_fmt(ms['onnx-int8-static'], '.1f')} | "
             f"{_fmt(ms['onnx-int8-dynamic'], '.1f')} | {_fmt(ms['onnx-int8-mixed'], '.1f')} | "
-            f"{v['recipe'] or 'fp32'} {_fmt(v['shipped_ms'], '.1f')} | {_fmt(v['vs_plain_fp32'], '.2f')} "
-            f"({_met(v['vs_plain_fp32'], TARGETS['vs_plain_fp32'], True)}) | {_fmt(v['vs_torch_fp32'], '.2f')} "
-            f"({_met(v['vs_torch_fp32'], TARGETS['vs_torch_fp32'], True)}) | {_fmt(v['cosine'], '.5f')} | "
-            f"{_fmt(v['vs_ct2_int8'], '.3f')} | {_fmt(v['export_s'], '.0f')} |")
-    peer = next((v["median_ms"] for v in variants if v["median_ms"]["peer-ct2-int8"]), None)
-    if peer:
-        lines += ["", f"CTranslate2 Whisper tiny.en encoder (30 s of features, any clip up to 30 s), timed with each "
-                      f"model: INT8 {peer['peer-ct2-int8']:.1f} ms, fp32 {_fmt(peer['peer-ct2-fp32'], '.1f')} ms "
-                      "(the first model's cell)."]
+            f"{v['recipe'] or 'fp32'} {_fmt(f['shipped_ms'], '.1f')} | {_fmt(f['vs_plain_fp32'], '.2f')} "
+            f"({_met(f['vs_plain_fp32'], TARGETS['vs_plain_fp32'], True)}) | {_fmt(f['vs_torch_fp32'], '.2f')} "
+            f"({_met(f['vs_torch_fp32'], TARGETS['vs_torch_fp32'], True)}) | {_fmt(f['vs_ct2_int8'], '.3f')} | "
+            f"{_fmt(v['cosine'], '.5f')} | {_fmt(v['export_s'], '.0f')} |")
+    return lines
+
+
+def report_markdown(record: dict, variants: list[dict], threads: str) -> str:
+    lines = ["# CPU graphs: before (today's plain graph) and after (fused attention, INT8 recipes)", "",
+             f"Machine: {machine_line(record)}", "", load_warning(record), "",
+             "10 s clip, batch 1, one interleaved run (every format of a model in the same rounds, the CTranslate2 "
+             "Whisper tiny.en encoder too: 30 s of features, what it takes for any clip up to 30 s). Targets: "
+             "shipped >= 2.0x plain fp32 ONNX and >= 3.0x eager torch, per-frame cosine >= 0.995, usad-tiny <= "
+             "0.1x CTranslate2 INT8, export <= 180 s (wall, this run).", "",
+             f"## Wall latency, median ms, {threads} threads", ""] + _table(variants, "wall")
+    lines += ["", "## CPU time of the call, median ms, 1 thread (the work, without a loaded machine's waits)", ""]
+    lines += _table(variants, "cpu_1_thread")
     lines += ["", "## Why: ONNX Runtime profile shares (10 s, 1 thread), top op types", ""]
     for v in variants:
         for graph, shares in v["profile"].items():
@@ -143,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     record = json.loads(args.latency.read_text())
     variants = [variant_summary(record, m, args.threads) for m in args.models]
     summary = {"latency_record": str(args.latency), "targets": TARGETS, "variants": variants}
-    paths = write_report(args.out, "cpu_graphs", summary, report_markdown(record, variants))
+    paths = write_report(args.out, "cpu_graphs", summary, report_markdown(record, variants, args.threads))
     print(paths["md"].read_text())
 
 
