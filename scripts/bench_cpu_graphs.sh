@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 13's measurement in one command: every variant exported as today's graph (plain fp32) and as the
 # fused graph with every INT8 recipe (guarded, timed, the fastest kept as model.int8.onnx), then one
-# interleaved latency run (10 s, batch 1, 2 threads) of eager torch, plain fp32, fused fp32, each INT8
+# interleaved latency run (10 s, batch 1, 1 and 2 threads; CPU time at 1) of eager torch, plain fp32, fused fp32, each INT8
 # recipe and the CTranslate2 Whisper tiny.en peer, then the before/after report with ORT profile shares.
 #
 #   bash scripts/bench_cpu_graphs.sh                       # the models in models/
@@ -43,7 +43,7 @@ else
 fi
 
 formats=torch-fp32,onnx-fp32-plain,onnx-fp32,onnx-int8-static,onnx-int8-dynamic,onnx-int8-mixed
-"$BIN/usad" bench latency "${targets[@]}" --seconds 10 --batch 1 --threads "$THREADS" --formats "$formats" \
+"$BIN/usad" bench latency "${targets[@]}" --seconds 10 --batch 1 --threads "1,$THREADS" --formats "$formats" \
   --rounds 10 --no-memory "${peer[@]}" --out bench/results
 latest=$(ls -t bench/results/*_latency.json | head -1)
 "$BIN/python" -m usad.bench.graphs_report "$latest" "${targets[@]}" --threads "$THREADS" --out bench/results
