@@ -101,6 +101,7 @@ def quantize_guarded(
     threads: int | None = None,
     latency_seconds: float = LATENCY_SECONDS,
     keep_candidates: bool = False,
+    time_cell: Callable | None = None,
     tensorrt_path: str | Path | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> GuardReport:
@@ -110,6 +111,8 @@ def quantize_guarded(
     ``force_nodes`` are always quantized and never excluded (to test the guard on a broken model).
     ``task_score(onnx_path)`` returns a mean task score; retention is INT8 over float. ``keep_candidates``
     also writes each recipe's file beside ``out_path`` (``usad.onnx_conventions.recipe_file``), for the bench.
+    ``time_cell``: the bench harness' interleaved timer (``usad.bench.harness.time_cell``); without it nothing is
+    timed, the closest passing recipe is written and fp32 stays the default (never an unmeasured INT8).
     ``tensorrt_path``: also write the chosen node set as static QDQ with symmetric INT8 activations
     (TensorRT's explicit quantization) there, its cosine in ``tensorrt_variant``.
     ``max_exclude_fraction`` 0 disables the exclusion search.
@@ -177,7 +180,7 @@ def quantize_guarded(
                 + (f", task retention {best.task_retention:.4f} < {min_retention}" if best.task_retention else "")
                 + f", {len(best.excluded)} layer group(s) kept float); fp32 model kept, no INT8 file written "
                 "(--force writes it anyway)", report.to_dict())
-        choice = _choose(report, passed, float_path, work_dir, held_crops, threads, latency_seconds, log)
+        choice = _choose(report, passed, float_path, work_dir, held_crops, threads, latency_seconds, time_cell, log)
         final = report.final(choice.recipe)
         report.recipe, report.passed, report.forced = choice.recipe, final.passed, not final.passed
         report.excluded = [n for g in final.excluded for n in groups[g]]
@@ -224,19 +227,24 @@ def _search_exclusions(report: GuardReport, groups: dict[str, list[str]], candid
 
 
 def _choose(report: GuardReport, passed: list[str], float_path: Path, work_dir: Path, held_crops, threads,
-            latency_seconds: float, log) -> Choice:
+            latency_seconds: float, time_cell, log) -> Choice:
     """Time float and the passing recipes (or, forced, the closest one) and pick; recorded in the report."""
     timed = passed or [max(report.recipes, key=lambda r: report.final(r).cosine)]
-    paths = {"fp32": float_path} | {r: work_dir / f"int8.{r}.onnx" for r in timed}
-    log(f"timing fp32 and {', '.join(timed)} side by side at {latency_seconds:g} s")
-    import numpy as np
+    if time_cell is None:
+        best = max(timed, key=lambda r: report.final(r).cosine)
+        choice = Choice(best if passed else None, "fp32", f"not timed (no time_cell given): INT8 '{best}' (closest "
+                        "to fp32) written, fp32 stays the default")
+    else:
+        paths = {"fp32": float_path} | {r: work_dir / f"int8.{r}.onnx" for r in timed}
+        log(f"timing fp32 and {', '.join(timed)} side by side at {latency_seconds:g} s")
+        import numpy as np
 
-    medians, timing = time_models(paths, np.concatenate(held_crops), latency_seconds, threads)
-    choice = choose(medians, passed)
+        medians, timing = time_models(paths, np.concatenate(held_crops), time_cell, latency_seconds, threads)
+        choice = choose(medians, passed)
+        choice.timing = timing
     if not passed:  # forced: write the closest recipe, never as the default
         choice.recipe = timed[0]
         choice.reason = f"forced below the guard: '{timed[0]}' written, fp32 stays the default"
-    choice.timing = timing
     report.choice = choice.to_dict()
     log(choice.reason)
     return choice

@@ -8,7 +8,7 @@ no faster INT8 is never the default.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,11 +33,13 @@ class Choice:
         return asdict(self)
 
 
-def time_models(paths: Mapping[str, str | Path], audio: np.ndarray, seconds: float = LATENCY_SECONDS,
-                threads: int | None = None, budget_s: float = 6.0) -> tuple[dict[str, float], dict]:
-    """Median latency (ms) of each ONNX file on one ``seconds`` clip of ``audio``, batch 1, interleaved rounds."""
-    from usad.bench.harness import time_cell
+def time_models(paths: Mapping[str, str | Path], audio: np.ndarray, time_cell: Callable,
+                seconds: float = LATENCY_SECONDS, threads: int | None = None,
+                budget_s: float = 6.0) -> tuple[dict[str, float], dict]:
+    """Median latency (ms) of each ONNX file on one ``seconds`` clip of ``audio``, batch 1, interleaved rounds.
 
+    ``time_cell``: the bench harness' interleaved timer (``usad.bench.harness.time_cell``), handed in by the
+    caller so quantization does not import the bench that benches it."""
     samples = int(round(seconds * SAMPLE_RATE))
     feed = {"waveforms": np.resize(audio, samples).astype(np.float32)[None],
             "lengths": np.array([samples], dtype=np.int64)}

@@ -120,6 +120,8 @@ def test_guard_measures_and_excludes_the_fbank_when_it_is_a_candidate(fp32, role
     assert list(report.sensitivity)[0] == "model.fbank" == report.final("static").excluded[0]
     assert max(report.sensitivity.values()) > 100 * np.median(list(report.sensitivity.values()))
     assert len(report.sensitivity) == 1 + 1 + 1 + 6  # fbank, subsampler, positional encoder, 6 blocks
+    # no timer handed in: nothing measured, so the INT8 file is written but never made the default
+    assert report.choice["default"] == "fp32" and "not timed" in report.choice["reason"]
 
 
 def test_guard_refuses_broken_quantization_and_keeps_nothing(fp32, roles, tmp_path):

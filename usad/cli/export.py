@@ -45,6 +45,7 @@ def export_command(
 ) -> None:
     """Export a model dir to ONNX (parity-checked against torch), optionally INT8 and TensorRT."""
     from usad.bench.accuracy import task_scorer
+    from usad.bench.harness import time_cell
     from usad.export.onnx_export import ExportError
     from usad.export.pipeline import export_model_dir
     from usad.modeldir import ModelDirError
@@ -69,7 +70,8 @@ def export_command(
                          pooled=pooled, calibration=calibration or None, force=force, min_cosine=min_cosine,
                          quantize_options={"crop_seconds": crop_seconds, "calibration_crops": calibration_crops,
                                            "heldout_crops": heldout_crops, "max_exclude_fraction": max_exclude,
-                                           "recipes": chosen_recipes, "keep_candidates": keep_candidates},
+                                           "recipes": chosen_recipes, "keep_candidates": keep_candidates,
+                                           "time_cell": time_cell},
                          task_score=task_scorer(tasks) if tasks else None,
                          log=lambda message: console.print(message, highlight=False))
     except (ExportError, QuantizationRefused, CalibrationError, ModelDirError) as err:
