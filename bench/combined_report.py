@@ -8,6 +8,7 @@ table is rendered from the newest report by ``scripts/update_readme_results.py``
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from usad.bench.harness import RESULTS_DIR
@@ -84,6 +85,34 @@ def _cell(rows: list[LatencyRow], model: str, fmt: str, cell: dict) -> LatencyRo
         if row.model == model and row.format == fmt and row.ok and all(getattr(row, k) == v for k, v in cell.items()):
             return row
     return None
+
+
+@dataclass
+class ReportRow:
+    """One model x format of the report: latency at the headline cell, size, memory and task scores."""
+
+    model: str
+    format: str
+    params: int
+    untrained: bool
+    gflops_per_second: float
+    file_bytes: int | None
+    peak_mem_mb: float | None
+    median_ms: float | None
+    p95_ms: float | None
+    rtf: float | None
+    x_floor: float | None
+    mean_score: float | None
+    retention: float | None  # mean score / the reference's
+    tasks: dict[str, float | None] | None
+    score_from: str | None  # the format whose score this row shows, when it has none of its own
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def report_rows(report: dict) -> list[ReportRow]:
+    return [ReportRow(**row) for row in report["table"]]
 
 
 def load_targets(path: str | Path = TARGETS_FILE) -> dict:
@@ -167,16 +196,16 @@ def build_report(latency: dict, accuracy: dict | None = None, accuracy_specs: di
             score_from = None
             if acc is None and fmt == "torch-compiled":
                 acc, score_from = scores.get((entry["name"], "torch-fp32")), "torch-fp32"
-            table.append({
-                "model": entry["name"], "format": fmt, "params": entry["params"], "untrained": entry["untrained"],
-                "gflops_per_second": entry["gflops_per_second"], "file_bytes": info.get("file_bytes"),
-                "peak_mem_mb": (info.get("memory") or {}).get("peak_rss_mb"),
-                "median_ms": row and row.median_ms, "p95_ms": row and row.p95_ms, "rtf": row and row.rtf,
-                "x_floor": row and row.x_floor,
-                "mean_score": acc and acc["mean"], "retention": acc and acc.get("retention_mean"),
-                "tasks": acc and {t: (v or {}).get("score") for t, v in acc["tasks"].items()},
-                "score_from": score_from,
-            })
+            table.append(ReportRow(
+                model=entry["name"], format=fmt, params=entry["params"], untrained=entry["untrained"],
+                gflops_per_second=entry["gflops_per_second"], file_bytes=info.get("file_bytes"),
+                peak_mem_mb=(info.get("memory") or {}).get("peak_rss_mb"),
+                median_ms=row and row.median_ms, p95_ms=row and row.p95_ms, rtf=row and row.rtf,
+                x_floor=row and row.x_floor,
+                mean_score=acc and acc["mean"], retention=acc and acc.get("retention_mean"),
+                tasks=acc and {t: (v or {}).get("score") for t, v in acc["tasks"].items()},
+                score_from=score_from,
+            ).to_dict())
     return {"kind": "report", "created": latency["created"], "machine": latency["machine"],
             "device": latency["device"], "load_before": latency.get("load_before"),
             "load_after": latency.get("load_after"), "headline_cell": headline, "reference": reference,
@@ -191,15 +220,15 @@ def headline_markdown(report: dict) -> str:
             f"latency ms ({report['headline_cell']['seconds']:g} s)", "RTF", "x floor",
             *tasks, "mean", "retention"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in report["table"]:
-        task_cells = [_fmt(None if row["tasks"] is None else row["tasks"].get(t), ".3f") for t in tasks]
-        mark = "*" if row["score_from"] else ""
-        name = row["model"] + (" (untrained)" if row.get("untrained") else "")
+    for row in report_rows(report):
+        task_cells = [_fmt(None if row.tasks is None else row.tasks.get(t), ".3f") for t in tasks]
+        mark = "*" if row.score_from else ""
+        name = row.model + (" (untrained)" if row.untrained else "")
         lines.append("| " + " | ".join([
-            name, row["format"], f"{row['params'] / 1e6:.1f}", _mb(row["file_bytes"]),
-            _fmt(row["peak_mem_mb"], ".0f"), _fmt(row["median_ms"], ".1f"), _fmt(row["rtf"], ".4f"),
-            _fmt(row["x_floor"], ".2f"), *task_cells, _fmt(row["mean_score"], ".3f") + mark,
-            _fmt(row["retention"], ".3f") + mark]) + " |")
+            name, row.format, f"{row.params / 1e6:.1f}", _mb(row.file_bytes),
+            _fmt(row.peak_mem_mb, ".0f"), _fmt(row.median_ms, ".1f"), _fmt(row.rtf, ".4f"),
+            _fmt(row.x_floor, ".2f"), *task_cells, _fmt(row.mean_score, ".3f") + mark,
+            _fmt(row.retention, ".3f") + mark]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -219,7 +248,7 @@ def report_markdown(report: dict, plot_name: str | None = None) -> str:
              f"(task suite, {len(report['tasks'])} tasks), retention = mean score / the reference's"
              + (f" ({reference['model']}, mean {reference['mean']:.3f})." if reference else " (no accuracy run)."),
              "", headline_markdown(report)]
-    if any(r["score_from"] for r in report["table"]):
+    if any(r.score_from for r in report_rows(report)):
         lines.append("\\* torch-compiled runs the torch-fp32 weights and graph: score of torch-fp32.\n")
     if plot_name:
         lines += [f"![score vs latency]({plot_name})", ""]
@@ -234,17 +263,17 @@ def pareto_plot(report: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in report["table"] if r["median_ms"] is not None]
-    scored = [r for r in rows if r["mean_score"] is not None]
+    rows = [r for r in report_rows(report) if r.median_ms is not None]
+    scored = [r for r in rows if r.mean_score is not None]
     use = scored or rows
-    ys = [r["mean_score"] if scored else r["gflops_per_second"] for r in use]
-    xs = [r["median_ms"] for r in use]
+    ys = [r.mean_score if scored else r.gflops_per_second for r in use]
+    xs = [r.median_ms for r in use]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for fmt in sorted({r["format"] for r in use}):
-        idx = [i for i, r in enumerate(use) if r["format"] == fmt]
+    for fmt in sorted({r.format for r in use}):
+        idx = [i for i, r in enumerate(use) if r.format == fmt]
         ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], label=fmt, s=36)
     for x, y, r in zip(xs, ys, use):
-        ax.annotate(r["model"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.annotate(r.model, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     front = pareto_front(list(zip(xs, ys)))
     ax.plot([xs[i] for i in front], [ys[i] for i in front], "k--", lw=0.8, label="Pareto front")
     ax.set_xscale("log")

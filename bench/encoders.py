@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 class BenchEncoder:
@@ -111,7 +112,10 @@ class TeacherEncoder(BenchEncoder):
     @torch.no_grad()
     def encode(self, waveforms, lengths):
         out = self.teacher(torch.from_numpy(waveforms), torch.from_numpy(lengths))
-        layers = torch.stack([layer.float() for layer in out.layers])
+        # CREPE's and aiSFX's layers differ in width: zero-pad to the widest (a probe standardises
+        # features, so the zero columns carry nothing) to keep one (L, B, T, D) array.
+        width = max(layer.shape[-1] for layer in out.layers)
+        layers = torch.stack([F.pad(layer.float(), (0, width - layer.shape[-1])) for layer in out.layers])
         if out.clip_level:  # (L, B, D) -> one frame per clip
             return layers[:, :, None].numpy(), np.ones(waveforms.shape[0], np.int64)
         return layers.numpy(), out.mask.sum(1).numpy()

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from usad.errors import UsadError
 from usad.onnx_conventions import FORMAT_FILES, cpu_session, is_int8
 
 CPU_FORMATS = ("torch-fp32", "torch-compiled", *FORMAT_FILES)
@@ -30,7 +31,7 @@ PRECISION = {"torch-fp32": "fp32", "torch-compiled": "fp32", "cuda-fp32": "fp32"
              **{fmt: "int8" if is_int8(name) else "fp32" for fmt, name in FORMAT_FILES.items()}}
 
 
-class FormatUnavailable(RuntimeError):
+class FormatUnavailable(UsadError, RuntimeError):
     """This format cannot run for this model on this machine; the message says why."""
 
 

@@ -23,26 +23,20 @@ import torch
 import torch.distributed as dist
 from torch.utils.flop_counter import FlopCounterMode
 
+from usad.bench.floor import gemm_rate
 from usad.config import SAMPLE_RATE
-from usad.distill.config import load_config
+from usad.distill.recipe import Recipe, load_recipe
 from usad.distill.trainer import Distiller, Trainer
 from usad.model import create_model
 
 
-def matmul_peak_tflops(device: torch.device, size: int = 8192, repeats: int = 20) -> float:
-    """Measured bf16 (GPU) or fp32 (CPU) dense matmul rate, TFLOP/s."""
-    if device.type != "cuda":
-        size, repeats = 1024, 5
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
-    for _ in range(3):
-        a @ b
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    _sync(device)
-    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e12
+def matmul_peak_tflops(device: torch.device) -> float:
+    """Measured bf16 (GPU; an 8192^3 product) or fp32 (CPU) dense matmul rate, TFLOP/s: the MFU denominator."""
+    if device.type == "cuda":
+        rate = gemm_rate([(8192, 8192, 8192)], device="cuda", dtype=torch.bfloat16)
+    else:
+        rate = gemm_rate()
+    return rate["gflops"] / 1e3
 
 
 def _sync(device: torch.device) -> None:
@@ -55,8 +49,8 @@ class FlopCounts:
 
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
-        config = trainer.config["student"]
-        student = create_model(config["preset"], **config["overrides"]).to(trainer.device)
+        config = trainer.recipe.student
+        student = create_model(config.preset, **config.overrides).to(trainer.device)
         self.model = Distiller(student, copy.deepcopy(trainer.model.objective))
         self.cache: dict[tuple[int, int], tuple[float, float]] = {}
 
@@ -79,29 +73,29 @@ def profile_steps(trainer: Trainer, steps: int = 3, top: int = 25) -> str:
 
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for _ in range(steps):
-            batch = trainer.sampler.batch(trainer.step)
-            trainer.train_step(batch, timed=True)
+            trainer.train_step(trainer.next_batch(), timed=True)
     return prof.key_averages().table(sort_by="cuda_time_total", row_limit=top, max_name_column_width=70)
 
 
-def run(config: dict, steps: int, warmup: int, profile: bool = False) -> dict:
+def run(recipe: Recipe, steps: int, warmup: int, profile: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(config, tmp)
+        trainer = Trainer(recipe, tmp)
     device, world = trainer.device, trainer.world
     peak = matmul_peak_tflops(device)
     flops = FlopCounts(trainer)
     rows = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
-        batch = trainer.sampler.batch(trainer.step)
-        batch.waveforms, batch.lengths = batch.waveforms.to(device), batch.lengths.to(device)
+        batch = trainer.next_batch()
+        waveforms, lengths = batch.to(device)
         _sync(device)
         t1 = time.perf_counter()
         stats = trainer.train_step(batch, timed=True)
         if i < warmup:  # compilation and allocator warm-up
             continue
-        student_flops, teacher_flops = flops(batch.waveforms, batch.lengths)
-        step_s = stats["teacher_s"] + stats["student_s"]  # the trainer prepares data on a thread meanwhile
+        student_flops, teacher_flops = flops(waveforms, lengths)
+        # data_s: waiting for the DataLoader, whose workers decode while the GPU trains; > 0 means starved.
+        step_s = stats["teacher_s"] + stats["student_s"]
         rows.append({"data_s": t1 - t0, "teacher_s": stats["teacher_s"], "student_s": stats["student_s"],
                      "step_s": step_s, "audio_s": float(batch.lengths.sum()) / SAMPLE_RATE,
                      "student_flops": student_flops, "teacher_flops": teacher_flops})
@@ -115,10 +109,9 @@ def run(config: dict, steps: int, warmup: int, profile: bool = False) -> dict:
     all_flops = student_flops + sum(r["teacher_flops"] for r in rows)
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "world_size": world, "student": config["student"]["preset"],
-        "teachers": [t["spec"] for t in config["teachers"]],
-        "batch_size_global": config["train"]["batch_size"], "crop_seconds": config["data"]["crop_seconds"],
-        "compile": config["train"]["compile"], "precision": config["train"]["precision"],
+        "world_size": world, "student": recipe.student.preset, "teachers": [t.spec for t in recipe.teachers],
+        "batch_size_global": recipe.train.batch_size, "crop_seconds": recipe.data.crop_seconds,
+        "data_workers": recipe.data.workers, "compile": recipe.train.compile, "precision": recipe.train.precision,
         "steps_timed": steps, "median_step_s": med,
         "audio_seconds_per_s_per_rank": audio / total_time,
         "audio_seconds_per_s": audio / total_time * world,
@@ -147,7 +140,7 @@ def main() -> None:
     parser.add_argument("--json", help="write the result here (rank 0)")
     parser.add_argument("--profile", action="store_true", help="add a torch.profiler kernel table")
     args = parser.parse_args()
-    result = run(load_config(args.config, args.overrides), args.steps, args.warmup, args.profile)
+    result = run(load_recipe(args.config, args.overrides), args.steps, args.warmup, args.profile)
     if int(os.environ.get("RANK", "0")) == 0:
         table = result.pop("profile", None)
         text = json.dumps(result, indent=2)

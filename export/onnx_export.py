@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from usad.config import SAMPLE_RATE
+from usad.errors import UsadError
 from usad.export.module_swap import swapped_forward
 from usad.model import UsadEncoder
 from usad.onnx_conventions import DEFAULT_OPSET, GRAPHS, LEGACY_OPSET
@@ -29,7 +30,7 @@ INPUT_NAMES = ("waveforms", "lengths")
 MAX_EXPORT_SAMPLES = SAMPLE_RATE * 3600  # the dynamic length axis' upper bound: one hour
 
 
-class ExportError(RuntimeError):
+class ExportError(UsadError, RuntimeError):
     """An export that cannot be produced or fails its parity check; the message has the figures."""
 
 

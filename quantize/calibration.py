@@ -15,11 +15,12 @@ import soundfile as sf
 
 from usad.audio import AudioError, load_audio, to_mono_16k
 from usad.config import SAMPLE_RATE
+from usad.errors import UsadError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au"}
 
 
-class CalibrationError(ValueError):
+class CalibrationError(UsadError, ValueError):
     """No usable calibration audio; the message says what to pass."""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import onnx
 
+from usad.errors import UsadError
 from usad.onnx_conventions import INT8_RECIPES, cpu_session, recipe_file
 from usad.quantize.calibration import calibration_and_heldout
 from usad.quantize.fidelity import Fidelity, compare, run_outputs
@@ -35,7 +36,7 @@ DEFAULT_MIN_COSINE = 0.995  # per-frame, min over held-out clips and layers
 DEFAULT_MIN_RETENTION = 0.99
 
 
-class QuantizationRefused(RuntimeError):
+class QuantizationRefused(UsadError, RuntimeError):
     """No INT8 recipe reached the accuracy threshold; ``report`` has the figures."""
 
     def __init__(self, message: str, report: dict):

@@ -2,7 +2,7 @@
 imports inside functions, and no library file over 400 lines.
 
 ``usad.export``, ``usad.quantize`` and ``usad.bench`` live in the top-level folders ``export/``, ``quantize/`` and
-``bench/`` (pyproject's ``[tool.setuptools.package-dir]``); this script reads that mapping, so their imports count.
+``bench/``; this script takes that mapping from setup.py's package discovery, so their imports count.
 
     python scripts/check_layout.py            # exit 1 and one line per violation
 """
@@ -10,32 +10,30 @@ imports inside functions, and no library file over 400 lines.
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from pathlib import Path
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 400
 
 
 def package_dirs() -> dict[str, Path]:
-    """Import name -> folder, from pyproject's package-dir (the remap that hides these folders from tools)."""
-    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
-    return {name: ROOT / folder for name, folder in mapping.items()}
+    """Import name -> folder of every package, from setup.py's discovery (which knows the remapped folders)."""
+    sys.path.insert(0, str(ROOT))
+    from setup import package_map
+
+    os.chdir(ROOT)
+    return {name: ROOT / folder for name, folder in package_map().items()}
 
 
 def modules() -> dict[str, Path]:
     """Every module of the distribution by dotted name."""
     found: dict[str, Path] = {}
     dirs = package_dirs()
-    for package, folder in sorted(dirs.items(), key=lambda kv: -len(kv[0])):
-        for path in folder.rglob("*.py"):
-            parts = path.relative_to(folder).with_suffix("").parts
-            found.setdefault(".".join((package, *parts)).removesuffix(".__init__"), path)
+    for package, folder in dirs.items():
+        for path in folder.glob("*.py"):
+            found[f"{package}.{path.stem}".removesuffix(".__init__")] = path
     return found
 
 

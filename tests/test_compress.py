@@ -13,6 +13,7 @@ from usad.compress import CompressInitError, build_recipe, compress, init_studen
 from usad.compress.importance import measure_importance
 from usad.compress.init import _rotary_channels
 from usad.config import get_preset
+from usad.distill import RecipeError
 from usad.model import create_model
 from usad.modeldir import ModelDirError
 
@@ -107,15 +108,20 @@ def test_bad_requests_fail_clearly(tmp_path):
         compress(tmp_path / "missing", "usad-nano", tmp_path / "out")
     recipe = tmp_path / "bad.yaml"
     recipe.write_text("teachers: [{name: x, spec: 'whisper:x'}]\n")
-    with pytest.raises(ValueError, match="takes its teacher from --teacher"):
+    with pytest.raises(RecipeError, match="takes its teachers from the command line"):
+        build_recipe(tmp_path, get_preset("usad-nano"), "usad-nano", recipe, None)
+    recipe.write_text("data: {corpus: [x]}\ntrain: {max_step: 3}\n")
+    with pytest.raises(RecipeError, match="unknown recipe key 'train.max_step'"):
         build_recipe(tmp_path, get_preset("usad-nano"), "usad-nano", recipe, None)
 
 
 def test_recipe_uses_the_full_model_as_only_teacher(tmp_path):
-    recipe = build_recipe(tmp_path, student_config("usad-tiny", 25), "usad-tiny", None, "all")
-    assert recipe["teachers"] == [{"name": "full", "spec": f"usad:{tmp_path.resolve()}", "weight": 1.0}]
+    recipe = build_recipe(tmp_path, student_config("usad-tiny", 25), "usad-tiny", None, "all",
+                          [f"data.corpus=[{tmp_path}]", "train.max_steps=7"]).to_dict()
+    assert recipe["teachers"] == [{"name": "full", "spec": f"usad:{tmp_path.resolve()}", "weight": 1.0, "options": {}}]
     assert recipe["student"] == {"preset": "usad-tiny", "overrides": {"name": "usad-tiny-25hz", "frame_rate": 25}}
-    assert recipe["objective"]["pairs"] == 6
+    assert recipe["objective"]["pairs"] == "all" and recipe["train"]["max_steps"] == 7
+    assert student_config("usad-tiny-25hz", 50) == get_preset("usad-tiny")  # derived through the registry
 
 
 # ----------------------------------------------------------------- end to end on real audio (CPU)
@@ -127,7 +133,7 @@ def trained_teacher(tmp_path_factory):
     from usad.data import sources as src
     from usad.data.shards import ShardWriter, encode_opus
     from usad.data.splits import corpus_allows
-    from usad.distill import distill, load_config
+    from usad.distill import distill, load_recipe
 
     root = tmp_path_factory.mktemp("compress")
     items = [i for i in src.fsdd_items(src.SourcePaths(shared=SHARED)) if corpus_allows("fsdd", i.labels)]
@@ -144,7 +150,7 @@ def trained_teacher(tmp_path_factory):
         "data": {"corpus": [str(root / "corpus")], "min_seconds": 0.2, "workers": 1},
         "train": {"batch_size": 8, "max_steps": 16, "warmup_steps": 3, "lr": 2e-3, "precision": "fp32",
                   "compile": False, "ckpt_every": 1000, "log_every": 5}}))
-    teacher_dir = distill(load_config(recipe), root / "teacher")
+    teacher_dir = distill(load_recipe(recipe), root / "teacher")
     return root, teacher_dir
 
 

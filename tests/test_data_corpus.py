@@ -10,7 +10,7 @@ import pytest
 from usad.data.corpus import build_corpus
 from usad.data.shards import iter_shard, read_manifest, verify_shards
 from usad.data.splits import LeakError, check_disjoint
-from usad.data.tasks import held_out_tokens
+from usad.data.tasks import held_out_tokens, load_manifest
 
 SHARED = Path("../shared")
 pytestmark = pytest.mark.skipif(not (SHARED / "data" / "fsdd").is_dir(), reason="needs ../shared")
@@ -52,7 +52,8 @@ def test_corpus_is_deterministic_tagged_and_training_side_only(tmp_path, fake_sh
 
 def test_leak_check_refuses_corpus_with_a_test_clip(tmp_path, fake_shared):
     manifest = _build(tmp_path / "a", fake_shared)
-    tokens = set(manifest["source_tokens"]) | {"fsdd:0_george_10"}
+    test_clip = next(r["id"] for r in load_manifest("T1-digit")["rows"] if r["split"] == "test")
+    tokens = set(manifest["source_tokens"]) | {test_clip}
     with pytest.raises(LeakError, match="T1-digit"):
         check_disjoint(tokens, held_out_tokens())
 
@@ -63,9 +64,14 @@ def test_unknown_source_name_is_an_error(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (make system-deps)")
-def test_synthetic_sources_are_deterministic(tmp_path):
+def test_synthetic_sources_are_deterministic(tmp_path, tree):
+    from dataclasses import replace
+
+    paths = replace(tree, drumkits=tmp_path / "none", sonic_pi=tmp_path / "none")  # scenes of the tree's effects
+
     def build(out):
-        return build_corpus(out, hours_per_domain=0.002, subset=("tts-espeak-ng", "sfx-scenes"), workers=1)
+        return build_corpus(out, hours_per_domain=0.002, subset=("tts-espeak-ng", "sfx-scenes"), paths=paths,
+                            workers=1)
 
     first, second = build(tmp_path / "a"), build(tmp_path / "b")
     assert first["shards"] == second["shards"]
@@ -79,7 +85,8 @@ def test_missing_source_folders_are_reported_not_fatal(tmp_path):
     from usad.data.sources import SourcePaths
 
     nowhere = tmp_path / "nowhere"
-    paths = SourcePaths(shared=nowhere, drumkits=nowhere, sonic_pi=nowhere, soundfonts=(nowhere,), games=nowhere)
+    paths = SourcePaths(shared=nowhere, drumkits=nowhere, sonic_pi=nowhere, soundfonts=(nowhere,), games=nowhere,
+                        share=nowhere)
     subset = ("fsdd", "sfx-scenes", "fluidsynth-scores")
     manifest = build_corpus(tmp_path / "out", hours_per_domain=0.001, subset=subset, paths=paths, workers=1)
     assert manifest["clips"] == 0 and manifest["shards"] == []

@@ -2,10 +2,11 @@
 leak check refuses a corpus that touches any val/test recording."""
 
 from collections import defaultdict
+from functools import cache
 
 import pytest
 
-from usad.data.splits import LeakError, check_disjoint, corpus_allows
+from usad.data.splits import TASK_SCORE_COLLECTIONS, LeakError, check_disjoint, corpus_allows
 from usad.data.tasks import TASKS, held_out_tokens, load_manifest
 
 
@@ -17,7 +18,8 @@ def _sides(manifest, key):
 
 
 @pytest.mark.parametrize("task,key", [("T1-digit", "speaker"), ("T2-speaker", "digit"), ("T3-language", "item"),
-                                      ("T4-drum", "kit"), ("T5-instrument", "soundfont")])
+                                      ("T4-drum", "kit"), ("T5-instrument", "soundfont"), ("T7-phrase", "pack"),
+                                      ("T8-verification", "label"), ("T10-f0", "score")])
 def test_held_out_axis_is_on_one_side(task, key):
     manifest = load_manifest(task)
     sides = _sides(manifest, key)
@@ -55,12 +57,56 @@ def test_t6_segments_inside_scene_and_labels_both_classes():
     manifest = load_manifest("T6-vad")
     kinds = {r["spec"]["background"]["kind"] for r in manifest["rows"]}
     assert kinds == {"white", "pink", "brown", "drums", "music"}
-    speech = sum(end - start for r in manifest["rows"] for start, end in r["segments"])
+    speech = sum(end - start for r in manifest["rows"] for start, end, _ in r["segments"])
     total = sum(r["seconds"] for r in manifest["rows"])
     assert 0.1 < speech / total < 0.7
     for row in manifest["rows"]:
-        for start, end in row["segments"]:
-            assert 0 <= start < end <= row["seconds"] + 1e-6
+        for start, end, label in row["segments"]:
+            assert 0 <= start < end <= row["seconds"] + 1e-6 and label == "speech"
+
+
+@pytest.mark.parametrize("task", ["T9-events", "T10-f0"])
+def test_frame_segments_do_not_overlap_and_use_known_classes(task):
+    manifest = load_manifest(task)
+    for row in manifest["rows"]:
+        ends = [0.0]
+        for start, end, label in row["segments"]:
+            assert ends[-1] - 1e-3 <= start < end <= row["seconds"] + 1e-6 and label in manifest["classes"]
+            ends.append(end)
+    assert {r["split"] for r in manifest["rows"]} == {"train", "val", "test"}
+
+
+def test_t10_test_side_is_the_held_out_soundfont_and_tunes():
+    rows = load_manifest("T10-f0")["rows"]
+    for row in rows:
+        assert (row["spec"]["soundfont"] == "TimGM6mb.sf2") == (row["split"] == "test")
+        assert row["score"].split("/")[0] in TASK_SCORE_COLLECTIONS
+        assert not corpus_allows("score", {"collection": row["score"].split("/")[0]})
+
+
+def test_t8_held_out_speakers_never_reach_the_corpus():
+    for row in load_manifest("T8-verification")["rows"]:
+        if row["split"] == "train":
+            continue
+        corpus, rest = row["id"].split(":", 1)
+        if corpus == "gcompris":
+            assert not corpus_allows("gcompris", {"item": row_item(row)})
+        elif corpus == "fsdd":
+            speaker = rest.split("_")[1]
+            assert not corpus_allows("fsdd", {"speaker": speaker, "digit": int(rest.split("_")[0])})
+        else:
+            assert not corpus_allows("hedgewars-voices", {"pack": rest.split("/")[-2]})
+
+
+def row_item(row):
+    return _gcompris_items()[row["id"]].labels["item"]
+
+
+@cache
+def _gcompris_items():
+    from usad.data.sources import SourcePaths, gcompris_items
+
+    return {i.id: i for i in gcompris_items(SourcePaths())}
 
 
 def test_corpus_allows_only_training_sides():
@@ -70,6 +116,8 @@ def test_corpus_allows_only_training_sides():
     assert not corpus_allows("drum", {"kit": "The Black Pearl 1.0"})
     assert not corpus_allows("soundfont", {"soundfont": "TimGM6mb.sf2"})
     assert corpus_allows("soundfont", {"soundfont": "FluidR3_GM.sf2"})
+    assert not corpus_allows("score", {"collection": "ryansMammoth"})
+    assert corpus_allows("score", {"collection": "bach"})
 
 
 def test_leak_check_catches_a_test_clip():

@@ -4,7 +4,13 @@ near chance on noise, and gives a CI around the score."""
 import numpy as np
 import pytest
 
-from usad.bench.probe import bootstrap_ci, run_probe
+from usad.bench.frame_probe import frame_probe
+from usad.bench.probe import clip_probe
+
+
+def run_probe(data, labels, splits, seeds=5):
+    """The clean-test result of the probe of the data's kind."""
+    return (frame_probe if "frames" in data else clip_probe)(data, labels, splits, seeds)["clean"]
 
 
 def _clip_data(n=240, layers=4, dim=16, informative=2, seed=0):
@@ -43,7 +49,7 @@ def test_frame_probe_on_frame_features():
     frames[:, :, 1, 0] += 4 * labels
     splits = np.array(["train"] * 30 + ["val"] * 10 + ["test"] * 20)
     result = run_probe({"frames": frames}, labels, splits, seeds=2)
-    assert result.layer == 1 and result.pooling == "mean"
+    assert result.layer == 1 and result.pooling == "frame" and result.protocol == "best layer"
     assert result.score > 0.95
     assert result.n_test == 20 * k
 
@@ -54,7 +60,38 @@ def test_probe_needs_every_split():
         run_probe(data, labels, np.where(splits == "val", "train", splits))
 
 
-def test_bootstrap_ci_brackets_the_mean():
-    correct = np.r_[np.ones(70), np.zeros(30)]
-    low, high = bootstrap_ci(correct)
-    assert low < 0.7 < high and high - low < 0.25
+
+
+def test_weighted_sum_probe_wins_when_the_signal_is_spread_over_layers():
+    rng = np.random.default_rng(0)
+    n, k, layers, dim = 60, 20, 4, 6
+    labels = rng.integers(0, 3, (n, k))
+    frames = rng.standard_normal((n, k, layers, dim)).astype(np.float32)
+    for layer in (1, 2, 3):  # each layer carries the label, each with its own noise: the sum beats any one
+        frames[:, :, layer, 0] += 0.8 * labels
+    labels[:, :2] = -1  # unscored frames (f0's unvoiced)
+    splits = np.array(["train"] * 30 + ["val"] * 10 + ["test"] * 20)
+    noisy = frames[40:] + rng.standard_normal(frames[40:].shape).astype(np.float32)
+    results = frame_probe({"frames": frames}, labels, splits, seeds=2, tests={"snr0": ({"frames": noisy}, labels[40:])})
+    clean = results["clean"]
+    assert clean.protocol == "weighted sum" and clean.layer == "weighted"
+    assert clean.val_by_protocol["weighted sum"] >= clean.val_by_protocol["best layer"]
+    assert clean.score > 0.6 and clean.n_test == 20 * (k - 2)
+    assert results["snr0"].score < clean.score
+
+
+def test_verification_probe_separates_speakers_it_never_saw():
+    from usad.bench.verification import trials, verification_probe
+
+    rng = np.random.default_rng(0)
+    speakers = np.repeat(np.arange(24), 8)
+    centers = rng.standard_normal((24, 3, 12))
+    mean = (centers[speakers] * np.array([0.0, 2.0, 0.5])[None, :, None] + rng.standard_normal((192, 3, 12)))
+    splits = np.where(speakers < 12, "train", np.where(speakers < 16, "val", "test"))
+    groups = np.where(speakers % 2 == 0, "a", "b")
+    result = verification_probe({"mean": mean.astype(np.float32), "std": np.ones_like(mean, np.float32)}, speakers,
+                                splits, groups, seeds=2)["clean"]
+    assert result.layer == 1 and result.metric == "eer"
+    assert result.score > 0.85 and result.ci_low <= result.score + 0.05
+    pairs, targets = trials(np.array(["a", "a", "b", "a"]), np.array([0, 0, 0, 1]))
+    assert pairs.tolist() == [[0, 1], [0, 3], [1, 3]] and targets.tolist() == [True, False, False]

@@ -13,11 +13,12 @@ import soundfile as sf
 import soxr
 
 from usad.config import FRAME_LENGTH, SAMPLE_RATE
+from usad.errors import UsadError
 
 MIN_SAMPLES = FRAME_LENGTH  # one fbank window; shorter non-empty clips are zero-padded to it
 
 
-class AudioError(ValueError):
+class AudioError(UsadError, ValueError):
     """A file that cannot become a usable 16 kHz waveform; the message names the file."""
 
 

@@ -113,6 +113,24 @@ _PRESETS: dict[str, EncoderConfig] = {
 }
 
 
+_RATE_SUFFIX = {50: "", 25: "-25hz"}  # how the registry names a preset's frame-rate variants
+
+
+def at_frame_rate(config: EncoderConfig, frame_rate: int) -> EncoderConfig:
+    """``config`` at another frame rate, named as the registry names it: the registered preset of that
+    architecture and rate when there is one (usad-tiny -> usad-tiny-25hz), else the name's rate suffix changed."""
+    if frame_rate == config.frame_rate:
+        return config
+    if frame_rate not in _RATE_SUFFIX:
+        raise ValueError(f"frame_rate must be one of {sorted(_RATE_SUFFIX)} Hz, got {frame_rate}")
+    moved = dataclasses.replace(config, frame_rate=frame_rate)
+    for preset in _PRESETS.values():
+        if dataclasses.replace(preset, name=moved.name) == moved:
+            return preset
+    base = config.name.removesuffix(_RATE_SUFFIX[config.frame_rate])
+    return dataclasses.replace(moved, name=base + _RATE_SUFFIX[frame_rate])
+
+
 def list_presets() -> list[str]:
     return list(_PRESETS)
 

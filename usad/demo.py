@@ -83,12 +83,8 @@ def _shared() -> Path:
 
 def build_corpus_step(plan: DemoPlan, out: Path) -> dict:
     from usad.data.corpus import build_corpus
-    from usad.data.splits import check_disjoint
-    from usad.data.tasks import held_out_tokens
 
-    manifest = build_corpus(out, plan.minutes_per_domain / 60, REAL_SOURCES, workers=2)
-    check_disjoint(set(manifest["source_tokens"]), held_out_tokens())  # no task val/test clip is trained on
-    return manifest
+    return build_corpus(out, plan.minutes_per_domain / 60, REAL_SOURCES, workers=2)  # refuses task val/test audio
 
 
 def teacher_specs(plan: DemoPlan, out: Path, console: Console) -> list[dict]:
@@ -163,6 +159,8 @@ def latency_step(plan: DemoPlan, model_dir: Path, console: Console) -> dict:
 
 def results_table(report: dict, accuracy: dict, student: str) -> Table:
     """Float vs INT8 (vs the untrained network) on the two tasks, with speed, size and retention."""
+    from usad.bench.combined_report import report_rows
+
     seconds = report["headline_cell"]["seconds"]
     baseline = f"random:{student}"
     table = Table(title=f"distilled {student} per format: probe accuracy on held-out "
@@ -170,11 +168,11 @@ def results_table(report: dict, accuracy: dict, student: str) -> Table:
     for column in ("format", "MB", "ms", "RTF", *(t.replace("-", " ") for t in TASKS), "mean", "vs float"):
         table.add_column(column, justify="left" if column == "format" else "right")
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
-    for row in report["table"]:
-        tasks = row["tasks"] or {}
-        table.add_row(row["format"], fmt(row["file_bytes"] and row["file_bytes"] / 2**20, ".1f"),
-                      fmt(row["median_ms"], ".1f"), fmt(row["rtf"], ".4f"), *(fmt(tasks.get(t), ".3f") for t in TASKS),
-                      fmt(row["mean_score"], ".3f"), fmt(row["retention"], ".3f"))
+    for row in report_rows(report):
+        tasks = row.tasks or {}
+        table.add_row(row.format, fmt(row.file_bytes and row.file_bytes / 2**20, ".1f"),
+                      fmt(row.median_ms, ".1f"), fmt(row.rtf, ".4f"), *(fmt(tasks.get(t), ".3f") for t in TASKS),
+                      fmt(row.mean_score, ".3f"), fmt(row.retention, ".3f"))
     base = next((r for r in accuracy["models"] if r["spec"] == baseline), None)
     if base:
         table.add_row("untrained twin", "", "", "",
@@ -210,11 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     steps.begin("distill", f"Student {plan.student} learns to predict the layers of frozen teachers (L1 + cosine "
                            f"loss through small heads), {plan.steps} steps of {plan.batch_size} x "
                            f"{plan.crop_seconds:g} s crops, at most {plan.max_minutes:g} min.")
-    from usad.distill import distill, load_config
+    from usad.distill import distill, load_recipe
 
     teachers = teacher_specs(plan, out / "teachers", console)
     recipe = write_recipe(plan, teachers, out / "corpus", out / "recipe.yaml")
-    model_dir = distill(load_config(recipe), out / "run")
+    model_dir = distill(load_recipe(recipe), out / "run")
     steps.end(f"model dir {model_dir} (recipe {recipe}); teachers: {', '.join(t['name'] for t in teachers)}")
 
     steps.begin("export", "ONNX fp32 (parity-checked against torch), then static INT8 calibrated on real audio, "

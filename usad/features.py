@@ -28,9 +28,9 @@ NORM_MEAN = -4.268
 NORM_STD = 4.569
 
 
-def _frame_to_spectrum_basis() -> Tensor:
+def _frame_to_spectrum_basis(window_type: str = "hanning") -> Tensor:
     """(2 * (FFT_SIZE // 2 + 1), FRAME_LENGTH) float64: rows are the real then imaginary DFT
-    coefficients of the DC-removed, pre-emphasised, Hann-windowed frame."""
+    coefficients of the DC-removed, pre-emphasised, windowed frame ("hanning" or Kaldi's "povey")."""
     n = FRAME_LENGTH
     identity = torch.eye(n, dtype=torch.float64)
     remove_dc = identity - 1.0 / n
@@ -39,6 +39,8 @@ def _frame_to_spectrum_basis() -> Tensor:
     preemphasis[1:, :-1] -= PREEMPHASIS * identity[1:, 1:]
     preemphasis[0, 0] -= PREEMPHASIS
     window = torch.hann_window(n, periodic=False, dtype=torch.float64)
+    if window_type == "povey":  # Kaldi's default window, used by BEATs: Hann to the power 0.85
+        window = window.pow(0.85)
     frame_op = window[:, None] * (preemphasis @ remove_dc)  # (n, n): frame -> windowed frame
     bins = torch.arange(FFT_SIZE // 2 + 1, dtype=torch.float64)
     angle = 2 * math.pi * bins[:, None] * torch.arange(n, dtype=torch.float64)[None, :] / FFT_SIZE
@@ -68,11 +70,15 @@ class KaldiFbank(nn.Module):
     """Waveforms (B, S) at 16 kHz + lengths (B,) -> normalised log-mel (B, T, n_mels) + frames (B,).
 
     Frames past a clip's own length are zero, so a padded batch gives each clip what it gets alone.
+    The defaults are USAD's; teachers with other Kaldi settings (BEATs: povey window, no utterance
+    mean removal, its own normalisation) pass theirs.
     """
 
-    def __init__(self, n_mels: int = 128):
+    def __init__(self, n_mels: int = 128, window_type: str = "hanning", remove_utterance_mean: bool = True,
+                 norm_mean: float = NORM_MEAN, norm_std: float = NORM_STD):
         super().__init__()
-        basis = _frame_to_spectrum_basis()
+        self.remove_utterance_mean, self.norm_mean, self.norm_std = remove_utterance_mean, norm_mean, norm_std
+        basis = _frame_to_spectrum_basis(window_type)
         self.register_buffer("spectrum_basis", basis.float()[:, None, :], persistent=False)
         self.register_buffer("mel_banks", kaldi_mel_banks(n_mels).float().T, persistent=False)
 
@@ -85,13 +91,15 @@ class KaldiFbank(nn.Module):
         samples = torch.arange(waveforms.shape[1], device=waveforms.device)
         valid = samples[None, :] < lengths[:, None]
         valid_f = valid.to(waveforms.dtype)
-        mean = (waveforms * valid_f).sum(1, keepdim=True) / lengths[:, None].clamp(min=1).to(waveforms.dtype)
-        centered = (waveforms - mean) * valid_f
+        centered = waveforms * valid_f
+        if self.remove_utterance_mean:
+            mean = centered.sum(1, keepdim=True) / lengths[:, None].clamp(min=1).to(waveforms.dtype)
+            centered = (waveforms - mean) * valid_f
         spectrum = nn.functional.conv1d(centered[:, None, :], self.spectrum_basis, stride=FRAME_SHIFT)
         real, imag = spectrum.transpose(1, 2).chunk(2, dim=-1)  # (B, T, 257) each
         power = real * real + imag * imag
         logmel = torch.log(torch.clamp(power @ self.mel_banks, min=LOG_FLOOR))
-        features = (logmel - NORM_MEAN) / (2 * NORM_STD)
+        features = (logmel - self.norm_mean) / (2 * self.norm_std)
         frames = fbank_frames(lengths)
         frame_valid = torch.arange(features.shape[1], device=features.device)[None, :] < frames[:, None]
         return features * frame_valid[..., None].to(features.dtype), frames

@@ -18,9 +18,10 @@ from pathlib import Path
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed.
 
-    The temporary name keeps the suffix (``x.tmp.npz``) for writers that look at it (numpy, onnx)."""
+    The temporary name keeps the suffix (``.x.tmp.npz``) for writers that look at it (numpy, onnx), and is hidden
+    so that readers of a whole folder (pyarrow, globs) pass over a half-written file."""
     path = Path(path)
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)

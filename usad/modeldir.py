@@ -15,6 +15,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from usad.config import FORMAT_VERSION, SAMPLE_RATE, EncoderConfig
+from usad.errors import UsadError
 from usad.model import UsadEncoder, count_parameters
 
 CONFIG_FILE = "config.json"
@@ -23,7 +24,7 @@ INDEX_FILE = "model.safetensors.index.json"
 SHARD_BYTES = 16 * 1024 * 1024
 
 
-class ModelDirError(RuntimeError):
+class ModelDirError(UsadError, RuntimeError):
     """A model directory that cannot be loaded; the message names the offending file."""
 
 

@@ -18,12 +18,13 @@ import numpy as np
 from usad.audio import MIN_SAMPLES, iter_audio_blocks, to_mono_16k
 from usad.config import SAMPLE_RATE
 from usad.embed import EmbedResult, Pool, Windowing, embed_blocks, embed_files
+from usad.errors import UsadError
 from usad.onnx_conventions import RUNTIME_PREFERENCE, choose_file, cpu_session
 
 DEFAULT_MODEL = "usad-default"
 
 
-class RuntimeModelError(RuntimeError):
+class RuntimeModelError(UsadError, RuntimeError):
     """A model file or config the runtime cannot use; the message names the file."""
 
 
@@ -35,7 +36,8 @@ def default_model_dir() -> Path:
     return path
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A model dir's JSON file (config.json, export.json); a bad one is a RuntimeModelError naming it."""
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -77,7 +79,7 @@ class Encoder:
         self.untrained = meta.get("usad_untrained") == "true"
         config_path = self.path.parent / "config.json"
         if config_path.is_file():
-            dir_config = _read_json(config_path)
+            dir_config = read_json(config_path)
             if dir_config.get("encoder") != self.config:
                 raise RuntimeModelError(f"{config_path} does not match {self.path}: the ONNX file was exported from "
                                         "another model; re-run `usad export`")

@@ -17,7 +17,7 @@ export OUT="${OUT:-bench/results}"
 export MODELS="${MODELS:-usad-small usad-base usad-large usad-tiny usad-nano}"
 export SECONDS_LIST="${SECONDS_LIST:-1 5 10 30}"
 export BATCHES="${BATCHES:-1 8}"
-export SUFFIX="latency${PART:+-part$PART}.json"
+export SUFFIX="latency${PART:+-part$PART}"
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 python3 - <<'PY'
@@ -41,16 +41,17 @@ except ImportError:
         spec.loader.exec_module(module)
         setattr(usad, name, module)
 
-from usad.bench.latency import Grid, result_path, run_latency, write_json
 from usad.bench.combined_report import latency_markdown
+from usad.bench.harness import result_stem
+from usad.bench.latency import Grid, run_latency
+from usad.bench.writer import write_report
 
 grid = Grid(seconds=tuple(float(s) for s in os.environ["SECONDS_LIST"].split()),
             batches=tuple(int(b) for b in os.environ["BATCHES"].split()), min_rounds=10, max_rounds=50,
             cell_budget_s=2.0)
 record = run_latency(os.environ["MODELS"].split(), grid, device="cuda", log=lambda m: print(m, flush=True))
-path = write_json(record, result_path(record, os.environ["SUFFIX"], Path(os.environ["OUT"])))
 markdown = latency_markdown(record)
-path.with_suffix(".md").write_text(markdown)
+paths = write_report(Path(os.environ["OUT"]), result_stem(record, os.environ["SUFFIX"]), record, markdown)
 print(markdown)
-print(f"wrote {path}")
+print(f"wrote {paths['json']}")
 PY

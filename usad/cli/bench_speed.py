@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from usad.cli.bench import bench_app
+from usad.errors import require
 
 console = Console(stderr=True)
 
@@ -72,6 +73,7 @@ def latency(
                                    "encoder are timed in every cell, as peer rows."),
 ):
     """Latency x format x input length x batch x threads, with the FLOP floor measured in the same run."""
+    require("bench", "usad bench latency")
     from usad.bench.combined_report import latency_markdown
     from usad.bench.harness import RESULTS_DIR, result_stem
     from usad.bench.latency import run_latency, write_model_bench
@@ -112,6 +114,7 @@ def bench_all(
                                  help="JSON of limits to mark met or missed (default: the bench's targets.json)."),
 ):
     """One report: latency + accuracy per model x format, retention vs the reference, Pareto plot."""
+    require("bench", "usad bench all")
     from usad.bench.bench_all import run_all
     from usad.bench.combined_report import TARGETS_FILE, headline_markdown, load_targets, targets_markdown
     from usad.bench.harness import RESULTS_DIR

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
 from usad.cli import app
+from usad.errors import require
 
 
 @app.command("compress")
@@ -25,16 +25,10 @@ def compress_command(
     overrides: list[str] = typer.Option(None, "--set", help="override a recipe key, e.g. train.max_steps=500"),
     resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint.pt"),
 ) -> None:
-    """Compress a trained USAD model into a smaller preset with the distillation trainer."""
-    from usad.compress import compress
+    """Compress a trained USAD model into a smaller preset with the distillation trainer (exit 75: SIGTERM)."""
+    require("train", "usad compress")
+    from usad.compress import CompressInitError, compress
+    from usad.distill.launch import run_training
 
-    model_dir = compress(teacher, preset, out, config, frame_rate, init, pairs, overrides or [], resume)
-    if model_dir is not None:
-        typer.echo(f"model dir: {model_dir}")
-
-
-def run_from_argv() -> None:
-    """Entry for ``python -m usad.compress`` (where the ``usad`` script is not installed): compress alone."""
-    import typer.main
-
-    typer.main.get_command(app).main(["compress", *sys.argv[1:]], prog_name="usad.compress")
+    raise typer.Exit(run_training(lambda: compress(teacher, preset, out, config, frame_rate, init, pairs,
+                                                   overrides or [], resume), bad_input=(CompressInitError,)))

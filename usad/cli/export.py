@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from usad.cli import app
+from usad.errors import require
 from usad.onnx_conventions import GRAPHS, INT8_RECIPES
 
 console = Console(stderr=True)
@@ -44,6 +45,9 @@ def export_command(
                                           ">= 99% mean-task retention (slow: probes both models)."),
 ) -> None:
     """Export a model dir to ONNX (parity-checked against torch), optionally INT8 and TensorRT."""
+    require("export", "usad export")
+    if tasks:
+        require("bench", "usad export --tasks")
     from usad.bench.accuracy import task_scorer
     from usad.bench.harness import time_cell
     from usad.export.onnx_export import ExportError

@@ -26,12 +26,13 @@ from torch import Tensor
 
 from usad.compress.importance import Importance, measure_importance
 from usad.config import EncoderConfig
+from usad.errors import UsadError
 from usad.model import UsadEncoder
 
 STRATEGIES = ("fresh", "every-kth", "importance")
 
 
-class CompressInitError(ValueError):
+class CompressInitError(UsadError, ValueError):
     """The student cannot be initialised from this teacher with this strategy."""
 
 

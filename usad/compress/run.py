@@ -17,20 +17,18 @@ import numpy as np
 import torch
 import yaml
 
-from usad.config import SAMPLE_RATE, EncoderConfig, get_preset
+from usad.config import SAMPLE_RATE, EncoderConfig, at_frame_rate, get_preset
 from usad.data.shards import iter_shard, read_manifest
+from usad.distill.recipe import Recipe, RecipeError, read_recipe_file, recipe_from
 
 RECIPE_FILE = "compress_recipe.yaml"
 TEACHER_NAME = "full"
 
 
 def student_config(preset: str, frame_rate: int | None = None, **overrides) -> EncoderConfig:
-    """The preset, optionally at another frame rate (named ``<preset>-25hz``)."""
+    """The preset (with EncoderConfig ``overrides``), optionally at another frame rate (usad.config.at_frame_rate)."""
     config = dataclasses.replace(get_preset(preset), **overrides)
-    if frame_rate is not None and frame_rate != config.frame_rate:
-        base = config.name.removesuffix("-25hz")
-        config = dataclasses.replace(config, frame_rate=frame_rate, name=base if frame_rate == 50 else f"{base}-25hz")
-    return config
+    return config if frame_rate is None else at_frame_rate(config, frame_rate)
 
 
 def calibration_clips(corpus: list[str | Path], count: int = 32, max_seconds: float = 10.0) -> list[np.ndarray]:
@@ -51,20 +49,21 @@ def calibration_clips(corpus: list[str | Path], count: int = 32, max_seconds: fl
 
 
 def build_recipe(teacher_dir: str | Path, student: EncoderConfig, preset: str, config_path: str | Path | None,
-                 pairs: int | str | None) -> dict:
-    """The distillation recipe of a compression: the YAML file (distill format, teachers left out),
-    with the full model as the only teacher and the student preset."""
-    recipe = yaml.safe_load(Path(config_path).read_text()) if config_path else {}
-    recipe = recipe or {}
-    if recipe.get("teachers"):
-        raise ValueError(f"{config_path}: a compress recipe takes its teacher from --teacher, not 'teachers'")
-    overrides = {k: v for k, v in student.to_dict().items() if v != get_preset(preset).to_dict()[k]}
-    recipe["student"] = {"preset": preset, "overrides": overrides}
-    recipe["teachers"] = [{"name": TEACHER_NAME, "spec": f"usad:{Path(teacher_dir).resolve()}", "weight": 1.0}]
-    objective = recipe.setdefault("objective", {})
-    pairs = pairs if pairs is not None else objective.get("pairs", "all")
-    objective["pairs"] = student.depth if pairs == "all" else int(pairs)
-    return recipe
+                 pairs: int | str | None, overrides: list[str] | None = None) -> Recipe:
+    """The distillation recipe of a compression: the YAML file (distill format, teachers and student left
+    out), with the full model as the only teacher, the student preset, and ``--set`` overrides."""
+    data = read_recipe_file(config_path) if config_path else {}
+    for key in ("teachers", "student"):
+        if data.get(key):
+            raise RecipeError(f"{config_path}: a compress recipe takes its {key} from the command line, not {key!r}")
+    changed = {k: v for k, v in student.to_dict().items() if v != get_preset(preset).to_dict()[k]}
+    data["student"] = {"preset": preset, "overrides": changed}
+    data["teachers"] = [{"name": TEACHER_NAME, "spec": f"usad:{Path(teacher_dir).resolve()}", "weight": 1.0}]
+    objective = data.setdefault("objective", {})
+    objective["pairs"] = pairs if pairs is not None else objective.get("pairs", "all")
+    if isinstance(objective["pairs"], str) and objective["pairs"].isdigit():
+        objective["pairs"] = int(objective["pairs"])
+    return recipe_from(data, overrides)
 
 
 def compress(teacher_dir: str | Path, preset: str, out: str | Path, config_path: str | Path | None = None,
@@ -76,7 +75,7 @@ def compress(teacher_dir: str | Path, preset: str, out: str | Path, config_path:
     ``overrides``: recipe ``key=value`` strings (``--set``); ``student_overrides``: EncoderConfig fields
     that change the preset (e.g. ``{"dim": 128}``)."""
     from usad.compress.init import init_student
-    from usad.distill import distill, load_config
+    from usad.distill import distill
     from usad.model import count_parameters
     from usad.modeldir import load
 
@@ -85,24 +84,23 @@ def compress(teacher_dir: str | Path, preset: str, out: str | Path, config_path:
     device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
     teacher = load(teacher_dir, device)
     student_cfg = student_config(preset, frame_rate, **(student_overrides or {}))
-    recipe = build_recipe(teacher_dir, student_cfg, preset, config_path, pairs)
+    recipe = build_recipe(teacher_dir, student_cfg, preset, config_path, pairs, overrides)
     out.mkdir(parents=True, exist_ok=True)
-    recipe_path = out / RECIPE_FILE
-    recipe_path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    config = load_config(recipe_path, overrides or [])
+    (out / RECIPE_FILE).write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
     student = None
     if not resume:  # on resume the checkpoint holds the weights
-        clips = calibration_clips(config["data"]["corpus"]) if init == "importance" else []
-        student = init_student(teacher, student_cfg, init, clips, seed=config["train"]["seed"])
-    model_dir = distill(config, out, resume=resume, student=student)
+        clips = calibration_clips(recipe.data.corpus) if init == "importance" else []
+        student = init_student(teacher, student_cfg, init, clips, seed=recipe.train.seed)
+    model_dir = distill(recipe, out, resume=resume, student=student)
     if model_dir is None:
         return None
+    pairs_used = student_cfg.depth if recipe.objective.pairs == "all" else recipe.objective.pairs
     teacher_gflops = teacher.gflops_per_second()
     compressed = load(model_dir)
     gflops = compressed.gflops_per_second()
     record = {"teacher": str(Path(teacher_dir).resolve()), "teacher_variant": teacher.config.name,
               "teacher_parameters": count_parameters(teacher), "teacher_gflops_per_second": round(teacher_gflops, 4),
-              "init": init, "pairs": config["objective"]["pairs"], "gflops_per_second": round(gflops, 4),
+              "init": init, "pairs": pairs_used, "gflops_per_second": round(gflops, 4),
               "flops_reduction": round(teacher_gflops / gflops, 2)}
     _add_to_config(model_dir, {"compression": record})
     return model_dir

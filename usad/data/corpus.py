@@ -1,167 +1,39 @@
 """``usad data corpus``: the unlabelled speech / sound / music corpus for distillation.
 
-Each domain gets ``hours_per_domain``. Real recordings come first, each source capped at a share
-of its domain; synthetic sources (speech of real text, renders of real scores, scenes of real
-sound effects) fill the rest. Jobs run in a small process pool in batches and are consumed in
-order, so where a source stops is the same on every run; clips are then interleaved by a hash of
-their key and written to WebDataset-layout shards. Only training-side recordings of every task are
-used (``splits.corpus_allows``) and the built corpus is checked against the task manifests.
+Each domain gets ``hours_per_domain`` from the sources of ``usad.data.recipes``, real recordings
+first. Jobs run in a small process pool in batches and are consumed in order, so where a source
+stops is the same on every run. Every shard holds one domain (``manifest["shards"][i]["domain"]``),
+its clips in an order hashed from their keys. The built corpus is checked against the task
+manifests before anything is written: a corpus that shares a recording with a task's val/test
+side is refused (``LeakError``). Finished jobs are kept in ``out/.jobs`` until the manifest is
+written, so a killed build, run again with the same arguments, resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing as mp
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import shutil
 from pathlib import Path
 
-import soundfile as sf
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from usad.data import sources as src
-from usad.data.recipes import MAX_FILE_SECONDS, Job, run_job
-from usad.data.shards import DOMAINS, ShardWriter
-from usad.data.splits import corpus_allows, soundfont_split, stable_fraction
-from usad.data.synth import ESPEAK_VARIANTS, ESPEAK_VOICES, FLITE_VOICES
+from usad.data.jobcache import run_cached
+from usad.data.recipes import RECIPE_NAMES, RECIPES, SourceRecipe
+from usad.data.shards import DOMAINS, ShardWriter, opus_compression_level, write_manifest
+from usad.data.splits import check_disjoint, stable_fraction
+from usad.data.tasks import held_out_tokens
+from usad.data.worker import MAX_FILE_SECONDS
 
 BATCH = 8
-WORDS_PER_TTS_CLIP = 24
-SCORE_COMPOSERS = ("bach", "beethoven", "mozart", "haydn", "handel", "corelli", "monteverdi", "palestrina",
-                   "schubert", "schumann_robert", "schumann_clara", "joplin", "chopin", "cpebach", "verdi",
-                   "weber", "josquin", "ciconia", "trecento", "luca", "airdsAirs", "miscFolk")
-MAX_SCORE_BYTES = 400_000  # huge scores take minutes to parse; the corpus has plenty of small ones
+JOB_CACHE = ".jobs"  # finished jobs of an unfinished build, inside the output folder (usad.data.jobcache)
+# Opus bitrates per domain, chosen by size against quality (bench/results/opus_bitrate.md).
+OPUS_KBPS = {"speech": 12.0, "sound": 16.0, "music": 16.0}
 
 
-@dataclass(frozen=True)
-class SourceRecipe:
-    name: str
-    domain: str
-    share: float  # cap as a fraction of the domain budget; 1.0 for fill sources (they take the rest)
-    real: bool
-    jobs: Callable[[src.SourcePaths], Iterator[Job]]
-
-
-def _shuffled(items, salt: str):
-    return sorted(items, key=lambda item: stable_fraction(f"{salt}:{item.id}"))
-
-
-def _file_jobs(source: str, domain: str, items) -> Iterator[Job]:
-    for item in _shuffled(items, source):
-        yield Job(source, domain, "file", (str(item.path),), item.tokens)
-
-
-def _fsdd(paths):
-    items = [i for i in src.fsdd_items(paths) if corpus_allows("fsdd", i.labels)]
-    return _file_jobs("fsdd", "speech", items)
-
-
-def _gcompris(paths):
-    """Training-side items only; a dup_group (one recording under several names, possibly of items on
-    different sides) counts as held out when any of its names is."""
-    items = src.gcompris_items(paths)
-    held_groups = {i.labels["dup_group"] for i in items
-                   if i.labels["dup_group"] and not corpus_allows("gcompris", i.labels)}
-    items = [i for i in items if corpus_allows("gcompris", i.labels) and i.labels["dup_group"] not in held_groups]
-    return _file_jobs("gcompris", "speech", items)
-
-
-def _drums(paths):
-    items = [i for i in src.drum_items(paths) if corpus_allows("drum", i.labels)]
-    return _file_jobs("drumkits", "sound", items)
-
-
-def _game(source: str):
-    domain = src.GAME_AUDIO[source][0]
-
-    def jobs(paths):
-        items = [i for i in src.game_items(paths, source) if corpus_allows(source, i.labels)]
-        return _file_jobs(source, domain, items)
-    return jobs
-
-
-def _tts(engine: str):
-    if engine == "flite":
-        voices = FLITE_VOICES
-    else:
-        voices = tuple(f"{v}+{variant}" for v in ESPEAK_VOICES for variant in ESPEAK_VARIANTS)
-
-    def jobs(paths):
-        sentences = src.real_text_sentences(paths)
-        order = sorted(range(len(sentences)), key=lambda i: stable_fraction(f"{engine}:{i}"))
-        group: list[str] = []
-        origins: set[str] = set()
-        for n, index in enumerate(order):
-            origin, sentence = sentences[index]
-            group.append(sentence)
-            origins.add(origin)
-            if sum(len(s.split()) for s in group) >= WORDS_PER_TTS_CLIP or n == len(order) - 1:
-                text = " ".join(group)
-                u = stable_fraction(f"{engine}:voice:{text}")
-                voice = voices[int(u * len(voices))]
-                rate = 130 + int(stable_fraction(f"{engine}:rate:{text}") * 60)
-                yield Job(f"tts-{engine}", "speech", "tts", (engine, voice, rate, text),
-                          tuple(f"text:{o}" for o in sorted(origins)))
-                group, origins = [], set()
-    return jobs
-
-
-def _renders(paths):
-    from music21 import corpus as m21corpus
-
-    fonts = [p for name, p in src.soundfonts(paths).items() if soundfont_split(name) == "train"]
-    if not fonts:
-        raise RuntimeError("no training-side soundfont installed (make corpus-deps)")
-    scores = []
-    for composer in SCORE_COMPOSERS:
-        for path in m21corpus.getComposer(composer):
-            path = Path(path)
-            if path.stat().st_size <= MAX_SCORE_BYTES:
-                scores.append(path)
-    scores = sorted(set(scores), key=lambda p: stable_fraction(f"score:{p.parent.name}/{p.name}"))
-    for n, score in enumerate(scores):
-        font = fonts[int(stable_fraction(f"font:{score.name}") * len(fonts))]
-        score_id = f"{score.parent.name}/{score.name}"
-        yield Job("fluidsynth-scores", "music", "render", (str(score), str(font), n, 240.0),
-                  (f"soundfont:{font.name}", f"score:{score_id}"))
-
-
-def _scenes(paths):
-    """Scenes of real events from every training-side sound source (drums and game effects)."""
-    pool = [i for i in src.drum_items(paths) if corpus_allows("drum", i.labels)]
-    for source in ("wesnoth-sfx", "hedgewars-sfx", "supertuxkart-sfx"):
-        pool += [i for i in src.game_items(paths, source) if corpus_allows(source, i.labels)]
-    pool = [i for i in pool if sf.info(str(i.path)).duration <= 30]
-    if not pool:
-        raise RuntimeError("no sound effects installed for scenes (make corpus-deps)")
-    for n in itertools.count():
-        rng_key = f"scene:{n}"
-        count = 3 + int(stable_fraction(rng_key) * 6)
-        picks = [pool[int(stable_fraction(f"{rng_key}:{k}") * len(pool))] for k in range(count)]
-        tokens = tuple(sorted({t for item in picks for t in item.tokens}))
-        yield Job("sfx-scenes", "sound", "scene", (n, tuple(str(i.path) for i in picks)), tokens)
-
-
-RECIPES = (
-    SourceRecipe("fsdd", "speech", 0.15, True, _fsdd),
-    SourceRecipe("gcompris", "speech", 0.3, True, _gcompris),
-    SourceRecipe("hedgewars-voices", "speech", 0.15, True, _game("hedgewars-voices")),
-    SourceRecipe("tts-flite", "speech", 0.25, False, _tts("flite")),
-    SourceRecipe("tts-espeak-ng", "speech", 1.0, False, _tts("espeak-ng")),
-    SourceRecipe("drumkits", "sound", 0.3, True, _drums),
-    SourceRecipe("wesnoth-sfx", "sound", 0.2, True, _game("wesnoth-sfx")),
-    SourceRecipe("hedgewars-sfx", "sound", 0.1, True, _game("hedgewars-sfx")),
-    SourceRecipe("supertuxkart-sfx", "sound", 0.2, True, _game("supertuxkart-sfx")),
-    SourceRecipe("sfx-scenes", "sound", 1.0, False, _scenes),
-    SourceRecipe("wesnoth-music", "music", 0.35, True, _game("wesnoth-music")),
-    SourceRecipe("hedgewars-music", "music", 0.25, True, _game("hedgewars-music")),
-    SourceRecipe("supertuxkart-music", "music", 0.2, True, _game("supertuxkart-music")),
-    SourceRecipe("fluidsynth-scores", "music", 1.0, False, _renders),
-)
-RECIPE_NAMES = tuple(r.name for r in RECIPES)
-
-
-def _run_source(recipe: SourceRecipe, budget_s: float, paths, pool, on_clip, problems: list[str]) -> list:
+def _run_source(recipe: SourceRecipe, budget_s: float, paths, pool, encode, on_clip, problems: list[str]) -> list:
     """Clips of one source up to ``budget_s`` seconds, consumed in job order."""
     clips, total = [], 0.0
     jobs = recipe.jobs(paths)
@@ -173,7 +45,7 @@ def _run_source(recipe: SourceRecipe, budget_s: float, paths, pool, on_clip, pro
             return clips
         if not batch:
             break
-        for job, result in zip(batch, pool.map(run_job, batch)):
+        for job, result in zip(batch, pool.map(encode, batch)):
             if result.error:
                 problems.append(result.error)
             for opus, seconds, extra in result.clips:
@@ -190,20 +62,35 @@ def _run_source(recipe: SourceRecipe, budget_s: float, paths, pool, on_clip, pro
 
 
 def build_corpus(out: str | Path, hours_per_domain: float = 7.0, subset: tuple[str, ...] | None = None,
-                 paths: src.SourcePaths | None = None, shard_mb: float = 48.0, workers: int = 2) -> dict:
+                 paths: src.SourcePaths | None = None, shard_mb: float = 15.0, workers: int = 2,
+                 kbps: dict[str, float] | None = None, tasks_dir: str | Path | None = None,
+                 cache: str | Path | None = None) -> dict:
     """Build the corpus into ``out``; returns the manifest (also written as manifest.json).
 
     subset: recipe names (RECIPE_NAMES) to use; None for all. A source whose files are missing is
     reported under ``problems`` and its share goes to the domain's fill source.
+    kbps: Opus bitrate per domain, over ``OPUS_KBPS``. tasks_dir: task manifests for the leak check
+    (default: the committed ones). Raises ``LeakError`` (nothing written) if a clip shares a source
+    recording with any task's val/test side. cache: the finished-jobs folder (default ``out/.jobs``,
+    removed once the manifest is written); builds of other domains may share one to run in parallel.
     """
     paths = paths or src.SourcePaths()
-    recipes = [r for r in RECIPES if subset is None or r.name in subset]
     unknown = set(subset or ()) - set(RECIPE_NAMES)
     if unknown:
         raise ValueError(f"unknown corpus sources {sorted(unknown)}; choose from {RECIPE_NAMES}")
+    kbps = OPUS_KBPS | (kbps or {})
+    for domain, rate in kbps.items():
+        if domain not in DOMAINS:
+            raise ValueError(f"bitrate for unknown domain {domain!r}; domains are {DOMAINS}")
+        opus_compression_level(rate)  # refuses a bitrate libsndfile cannot make, before any work
+    held_out = held_out_tokens(tasks_dir)
+    recipes = [r for r in RECIPES if subset is None or r.name in subset]
     budget = hours_per_domain * 3600
     problems: list[str] = []
     collected: list[tuple[bytes, dict]] = []
+    own_cache = cache is None
+    cache = Path(out) / JOB_CACHE if own_cache else Path(cache)
+    encode = functools.partial(run_cached, kbps=kbps, cache=cache)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
                   TimeElapsedColumn()) as progress, mp.get_context("spawn").Pool(workers) as pool:
         for domain in DOMAINS:
@@ -217,37 +104,54 @@ def build_corpus(out: str | Path, hours_per_domain: float = 7.0, subset: tuple[s
                     problems.append(f"{recipe.name}: no budget left in {domain} (the sources before it filled it)")
                     continue
                 progress.update(task, description=f"{domain}: {recipe.name}")
-                clips = _run_source(recipe, cap, paths, pool, lambda s, t=task: progress.advance(t, s), problems)
+                clips = _run_source(recipe, cap, paths, pool, encode, lambda s, t=task: progress.advance(t, s),
+                                    problems)
                 used += sum(m["seconds"] for _, m in clips)
                 collected += clips
-    return _write(Path(out), collected, problems, hours_per_domain, subset, shard_mb)
+    check_disjoint({t for _, meta in collected for t in meta["sources"]}, held_out)
+    request = {"hours_per_domain": hours_per_domain, "subset": sorted(subset) if subset else None,
+               "max_file_seconds": MAX_FILE_SECONDS, "opus_kbps": kbps, "shard_mb": shard_mb}
+    manifest = _write(Path(out), collected, problems, request, int(shard_mb * 1024 * 1024))
+    if own_cache:
+        shutil.rmtree(cache, ignore_errors=True)  # the shards hold it all now
+    return manifest
 
 
-def _write(out: Path, collected, problems, hours_per_domain, subset, shard_mb) -> dict:
+def _hours(clips, key) -> dict[str, float]:
+    hours: dict[str, float] = {}
+    for meta in clips:
+        hours[key(meta)] = hours.get(key(meta), 0.0) + meta["seconds"] / 3600
+    return {k: round(v, 4) for k, v in sorted(hours.items())}
+
+
+def _write(out: Path, collected, problems: list[str], request: dict, max_bytes: int) -> dict:
+    """Per-domain shards of clips in hashed key order, then manifest.json."""
     counters: dict[str, int] = {}
     keyed = []
     for opus, meta in collected:
         n = counters[meta["source"]] = counters.get(meta["source"], -1) + 1
         keyed.append((f"{meta['source']}-{n:06d}", opus, meta))
-    keyed.sort(key=lambda kom: stable_fraction(kom[0]))  # interleave domains across shards
-    writer = ShardWriter(out, prefix="corpus", max_bytes=int(shard_mb * 1024 * 1024))
-    hours: dict[str, dict[str, float]] = {}
-    tokens: set[str] = set()
-    for key, opus, meta in keyed:
-        writer.write(key, opus, meta)
-        per_source = hours.setdefault(meta["domain"], {})
-        per_source[meta["source"]] = per_source.get(meta["source"], 0.0) + meta["seconds"] / 3600
-        tokens.update(meta["sources"])
-    summary = {domain: {"hours": round(sum(s.values()), 4), "sources": {k: round(v, 4) for k, v in sorted(s.items())}}
-               for domain, s in sorted(hours.items())}
-    return writer.close({
-        "kind": "usad-corpus",
-        "hours": round(sum(d["hours"] for d in summary.values()), 4),
-        "domains": summary,
-        "real_hours": round(sum(m["seconds"] for _, _, m in keyed if m["real"]) / 3600, 4),
-        "clips": len(keyed),
-        "request": {"hours_per_domain": hours_per_domain, "subset": sorted(subset) if subset else None,
-                    "max_file_seconds": MAX_FILE_SECONDS},
-        "problems": problems,
-        "source_tokens": sorted(tokens),
-    })
+    keyed.sort(key=lambda kom: stable_fraction(kom[0]))  # mix sources inside each domain's shards
+    shards = []
+    for domain in DOMAINS:
+        writer = ShardWriter(out, prefix=domain, max_bytes=max_bytes, domain=domain)
+        for key, opus, meta in (k for k in keyed if k[2]["domain"] == domain):
+            writer.write(key, opus, meta)
+        writer.close_shard()
+        shards += writer.shards
+    return write_manifest(out, shards, summarize_clips([meta for _, _, meta in keyed]) | {
+        "kind": "usad-corpus", "request": request, "problems": problems})
+
+
+def summarize_clips(metas: list[dict]) -> dict:
+    """Manifest fields from clip metadata: hours (all and real) per domain and source, tokens, leak check."""
+    domains = {}
+    for domain in sorted({m["domain"] for m in metas}):
+        in_domain = [m for m in metas if m["domain"] == domain]
+        domains[domain] = {"hours": round(sum(m["seconds"] for m in in_domain) / 3600, 4),
+                           "real_hours": round(sum(m["seconds"] for m in in_domain if m["real"]) / 3600, 4),
+                           "sources": _hours(in_domain, lambda m: m["source"])}
+    return {"hours": round(sum(d["hours"] for d in domains.values()), 4), "domains": domains,
+            "real_hours": round(sum(m["seconds"] for m in metas if m["real"]) / 3600, 4), "clips": len(metas),
+            "source_tokens": sorted({t for m in metas for t in m["sources"]}),
+            "leak_check": "passed: no source recording of any task's val/test side"}

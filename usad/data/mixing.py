@@ -1,4 +1,5 @@
-"""Audio of generated task rows: single rendered notes (T5) and speech-in-background scenes (T6).
+"""Audio of generated task rows: rendered notes (T5), speech-in-background scenes (T6), and the
+one mixing rule of the suite (``mix_at_snr``: interference at a given SNR).
 
 A row's ``spec`` says everything needed to rebuild its audio, so a manifest alone rebuilds it.
 """
@@ -40,22 +41,31 @@ def note_slots() -> list[tuple[str, int, int]]:
 
 
 @lru_cache(maxsize=4)
-def _soundfont_render(soundfont: str) -> np.ndarray:
-    """Every T5 note of one soundfont in a single fluidsynth run (loading a compressed .sf3 costs
-    seconds), one note every NOTE_SPACING seconds, with program changes between notes."""
-    events = [(k * NOTE_SPACING, NOTE_SECONDS, 0, program, pitch, 96)
-              for k, (_, program, pitch) in enumerate(note_slots())]
-    return render_notes(events, Path(soundfont))
+def rendered(soundfont: Path, events: tuple[tuple, ...]) -> np.ndarray:
+    """Many notes of one soundfont in a single fluidsynth run (loading a compressed .sf3 costs
+    seconds). events: (onset_s, duration_s, channel, program, pitch, velocity), as ``render_notes``."""
+    return render_notes(list(events), soundfont)
 
 
-def note_audio(paths: src.SourcePaths, soundfont: str, family: str, program: int, pitch: int) -> np.ndarray:
+def soundfont_path(paths: src.SourcePaths, soundfont: str) -> Path:
     fonts = src.soundfonts(paths)
     if soundfont not in fonts:
         raise FileNotFoundError(f"soundfont {soundfont} not installed (make system-deps)")
-    render = _soundfont_render(str(fonts[soundfont]))
-    start = int(note_slots().index((family, program, pitch)) * NOTE_SPACING * SAMPLE_RATE)
-    clip = render[start:start + int(CLIP_SECONDS * SAMPLE_RATE)]
-    return np.pad(clip, (0, int(CLIP_SECONDS * SAMPLE_RATE) - clip.size)).astype(np.float32)
+    return fonts[soundfont]
+
+
+def cut(render: np.ndarray, start_s: float, seconds: float) -> np.ndarray:
+    """``seconds`` of a render from ``start_s``, zero-padded past its end."""
+    start, size = int(start_s * SAMPLE_RATE), int(seconds * SAMPLE_RATE)
+    clip = render[start:start + size]
+    return np.pad(clip, (0, size - clip.size)).astype(np.float32)
+
+
+def note_audio(paths: src.SourcePaths, soundfont: str, family: str, program: int, pitch: int) -> np.ndarray:
+    """One T5 note. Every note of the soundfont is rendered at once, one every NOTE_SPACING seconds."""
+    events = tuple((k * NOTE_SPACING, NOTE_SECONDS, 0, p, n, 96) for k, (_, p, n) in enumerate(note_slots()))
+    render = rendered(soundfont_path(paths, soundfont), events)
+    return cut(render, note_slots().index((family, program, pitch)) * NOTE_SPACING, CLIP_SECONDS)
 
 
 def trim_silence(audio: np.ndarray, floor_db: float = -35.0, hop: int = 160) -> np.ndarray:
@@ -100,6 +110,22 @@ def scene_audio(paths: src.SourcePaths, spec: dict, load_item) -> np.ndarray:
     speech_rms = np.sqrt(np.mean(speech[speech != 0] ** 2)) if speech.any() else 0.05
     bed_rms = np.sqrt(np.mean(bed ** 2)) or 1.0
     mix = speech + bed * (speech_rms / bed_rms) * 10 ** (-spec["snr_db"] / 20)
+    peak = np.abs(mix).max()
+    return (mix * (0.9 / peak if peak > 0.9 else 1.0)).astype(np.float32)
+
+
+def mix_at_snr(signal: np.ndarray, interference: np.ndarray, snr_db: float) -> np.ndarray:
+    """``signal + g * interference`` with g set so that the power ratio over the whole clip is
+    ``snr_db``; the sum is scaled down (both parts alike, so the SNR holds) if it would clip.
+
+    signal, interference: (S,) of one length. A silent interference leaves the signal as it is.
+    """
+    signal_power = float(np.mean(signal.astype(np.float64) ** 2))
+    noise_power = float(np.mean(interference.astype(np.float64) ** 2))
+    if noise_power == 0.0 or signal_power == 0.0:
+        return signal.astype(np.float32)
+    gain = np.sqrt(signal_power / (noise_power * 10 ** (snr_db / 10)))
+    mix = signal.astype(np.float64) + gain * interference
     peak = np.abs(mix).max()
     return (mix * (0.9 / peak if peak > 0.9 else 1.0)).astype(np.float32)
 

@@ -1,9 +1,11 @@
-"""Corpus shards: WebDataset-layout tar files of 16 kHz Ogg Opus clips with JSON metadata.
+"""Corpus shards: WebDataset-layout tar files of 16 kHz mono clips with JSON metadata.
 
-A shard holds samples ``{key}.opus`` (Ogg Opus bytes) + ``{key}.json`` ({"domain", "source",
-"seconds", ...}). Plain tar keeps shards readable by webdataset, lhotse or ``tar`` alike, and a
-shard is read whole into memory (at most ~50 MB), which gives the trainer random access.
-``manifest.json`` beside the shards lists each shard's sha256, clip count and seconds per domain.
+A shard holds samples ``{key}.{audio}`` + ``{key}.json`` ({"domain", "source", "seconds", ...}), where
+the audio member is Ogg Opus (``.opus``: compact, for moving data), FLAC (``.flac``: lossless, ~6x the
+bytes, decodes ~8x faster) or 16-bit PCM WAV (``.wav``: pre-decoded, no codec work at all); readers
+take any of them (``usad data transcode`` converts). Plain tar keeps shards readable by webdataset,
+lhotse or ``tar`` alike. ``manifest.json`` beside the shards lists each shard's path (relative to the
+manifest's directory), sha256, clip count, domain and seconds per domain.
 """
 
 from __future__ import annotations
@@ -68,24 +70,66 @@ def _with_fixed_serial(ogg: bytes, serial: int = 1) -> bytes:
     return bytes(out)
 
 
-def encode_opus(audio: np.ndarray) -> bytes:
-    """(S,) float32 at 16 kHz -> Ogg Opus bytes, identical for identical input."""
+# libsndfile (1.1-1.2) maps compression_level linearly onto the Opus bitrate: 0 -> 256 kbps, 1 -> 6 kbps
+# (ogg_opus.c). Measured at 16 kHz mono in bench/results/opus_bitrate.md. It refuses a bitrate_mode
+# together with a compression_level, so the encoder stays in libopus's default VBR.
+OPUS_KBPS_RANGE = (6.0, 256.0)
+
+
+def opus_compression_level(kbps: float) -> float:
+    """libsndfile's compression_level for an Opus target bitrate in kbit/s."""
+    low, high = OPUS_KBPS_RANGE
+    if not low <= kbps <= high:
+        raise ValueError(f"Opus bitrate {kbps:g} kbps is outside libsndfile's {low:g}-{high:g} kbps")
+    return (high - kbps) / (high - low)
+
+
+def encode_opus(audio: np.ndarray, kbps: float | None = None) -> bytes:
+    """(S,) float32 at 16 kHz -> Ogg Opus bytes, identical for identical input. ``kbps``: target
+    bitrate (None: libsndfile's default, about 29 kbps for 16 kHz mono)."""
     buf = io.BytesIO()
-    sf.write(buf, audio, SAMPLE_RATE, format="OGG", subtype="OPUS")
+    level = {} if kbps is None else {"compression_level": opus_compression_level(kbps)}
+    sf.write(buf, audio, SAMPLE_RATE, format="OGG", subtype="OPUS", **level)
     return _with_fixed_serial(buf.getvalue())
 
 
-def decode_opus(data: bytes, name: str) -> np.ndarray:
+AUDIO_EXTENSIONS = ("opus", "flac", "wav")
+
+
+def open_audio(data: bytes, name: str) -> sf.SoundFile:
+    """A shard member's audio, opened (header read, nothing decoded yet); AudioError if it is not 16 kHz audio."""
     try:
-        audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+        audio = sf.SoundFile(io.BytesIO(data))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioError(f"{name}: undecodable audio ({getattr(err, 'error_string', err)})") from err
+    if audio.samplerate != SAMPLE_RATE:
+        audio.close()
+        raise AudioError(f"{name}: shard audio at {audio.samplerate} Hz, expected {SAMPLE_RATE}")
+    return audio
+
+
+def decode_audio(data: bytes, name: str, start: int = 0, frames: int = -1) -> np.ndarray:
+    """(S,) float32 of a shard member's audio: ``frames`` samples from ``start`` (all by default); only
+    that span is decoded (a seek for FLAC and WAV, Opus decodes from the nearest page)."""
+    try:
+        with open_audio(data, name) as audio:
+            if start:
+                audio.seek(start)
+            samples = audio.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioError(f"{name}: undecodable Ogg Opus ({err})") from err
-    if rate != SAMPLE_RATE:
-        raise AudioError(f"{name}: shard audio at {rate} Hz, expected {SAMPLE_RATE}")
-    return check_waveform(audio if audio.ndim == 1 else audio.mean(axis=1), name)
+        raise AudioError(f"{name}: undecodable audio ({getattr(err, 'error_string', err)})") from err
+    return check_waveform(samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0], name)
 
 
-def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
+def audio_member(sample: dict[str, bytes]) -> tuple[str, bytes] | None:
+    """(extension, bytes) of a sample's audio member, None when it has none."""
+    for ext in AUDIO_EXTENSIONS:
+        if ext in sample:
+            return ext, sample[ext]
+    return None
+
+
+def add_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(payload)
     info.mtime = 0  # a rebuild gives byte-identical shards, hence the same sha256
@@ -95,12 +139,17 @@ def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
 
 
 class ShardWriter:
-    """Writes clips into ``{prefix}-{n:05d}.tar`` shards of at most ``max_bytes``."""
+    """Writes clips into ``{prefix}-{n:05d}.tar`` shards of at most ``max_bytes``.
 
-    def __init__(self, directory: str | Path, prefix: str = "shard", max_bytes: int = 48 * 1024 * 1024):
+    domain: when given, every clip must be of that domain and each shard's manifest entry records it
+    (``manifest["shards"][i]["domain"]``), so a loader can stream the domains apart.
+    """
+
+    def __init__(self, directory: str | Path, prefix: str = "shard", max_bytes: int = 48 * 1024 * 1024,
+                 domain: str | None = None):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.prefix, self.max_bytes = prefix, max_bytes
+        self.prefix, self.max_bytes, self.domain = prefix, max_bytes, domain
         self.shards: list[dict] = []
         self._tar: tarfile.TarFile | None = None
         self._bytes = 0
@@ -110,15 +159,17 @@ class ShardWriter:
         name = f"{self.prefix}-{len(self.shards):05d}.tar"
         self._tar = tarfile.open(self.directory / (name + ".tmp"), "w", format=tarfile.USTAR_FORMAT)
         self._bytes = 0
-        self.shards.append({"path": name, "clips": 0, "seconds": {}})
+        self.shards.append({"path": name, "clips": 0, "seconds": {}} | ({"domain": self.domain} if self.domain else {}))
 
     def write(self, key: str, opus: bytes, meta: dict) -> None:
+        if self.domain is not None and meta["domain"] != self.domain:
+            raise ValueError(f"{key}: a {meta['domain']} clip in a writer of {self.domain} shards")
         payload = json.dumps(meta, sort_keys=True).encode()
         size = len(opus) + len(payload) + 2048
         if self._tar is None or (self._bytes and self._bytes + size > self.max_bytes):
             self._open_next()
-        _add(self._tar, f"{key}.opus", opus)
-        _add(self._tar, f"{key}.json", payload)
+        add_member(self._tar, f"{key}.opus", opus)
+        add_member(self._tar, f"{key}.json", payload)
         self._bytes += size
         entry = self.shards[-1]
         entry["clips"] += 1
@@ -139,11 +190,16 @@ class ShardWriter:
     def close(self, extra: dict | None = None) -> dict:
         """Finish the last shard and write ``manifest.json``; returns the manifest."""
         self.close_shard()
-        manifest = {"format": "usad-shards/1", "sample_rate": SAMPLE_RATE, "shards": self.shards, **(extra or {})}
-        tmp = self.directory / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        os.replace(tmp, self.directory / MANIFEST)
-        return manifest
+        return write_manifest(self.directory, self.shards, extra)
+
+
+def write_manifest(directory: str | Path, shards: list[dict], extra: dict | None = None) -> dict:
+    """Write ``manifest.json`` (atomically) listing ``shards``; their paths are relative to ``directory``."""
+    manifest = {"format": "usad-shards/1", "sample_rate": SAMPLE_RATE, "shards": shards, **(extra or {})}
+    tmp = Path(directory) / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    os.replace(tmp, Path(directory) / MANIFEST)
+    return manifest
 
 
 def read_manifest(directory: str | Path) -> dict:
@@ -151,6 +207,11 @@ def read_manifest(directory: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no corpus manifest (build one with `usad data corpus`)")
     return json.loads(path.read_text())
+
+
+def shard_domains(entry: dict) -> list[str]:
+    """The domains of a manifest's shard entry: its ``domain``, else those it has seconds of."""
+    return [entry["domain"]] if "domain" in entry else sorted(entry.get("seconds", {}))
 
 
 def verify_shards(directory: str | Path) -> list[str]:
@@ -161,21 +222,21 @@ def verify_shards(directory: str | Path) -> list[str]:
 
 
 def iter_shard(path: str | Path, errors: list[str] | None = None) -> Iterator[Clip]:
-    """Decoded clips of one shard in stored order. Undecodable clips are skipped and, when
+    """Decoded clips of one local shard in stored order. Undecodable clips are skipped and, when
     ``errors`` is given, named there; without it they raise."""
     with tarfile.open(path) as tar:
         members = {m.name: m for m in tar.getmembers() if m.isfile()}
         for name in sorted(n for n in members if n.endswith(".json")):
             key = name[: -len(".json")]
             meta = json.loads(tar.extractfile(members[name]).read())
-            opus = members.get(key + ".opus")
+            audio = next((members[f"{key}.{ext}"] for ext in AUDIO_EXTENSIONS if f"{key}.{ext}" in members), None)
             try:
-                if opus is None:
+                if audio is None:
                     raise AudioError(f"{path}:{key}: audio member missing")
-                audio = decode_opus(tar.extractfile(opus).read(), f"{path}:{key}")
+                waveform = decode_audio(tar.extractfile(audio).read(), f"{path}:{key}")
             except AudioError as err:
                 if errors is None:
                     raise
                 errors.append(str(err))
                 continue
-            yield Clip(key, audio, meta["domain"], meta.get("source", ""), meta)
+            yield Clip(key, waveform, meta["domain"], meta.get("source", ""), meta)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
+from usad.errors import UsadError
+
 SPLITS = ("train", "val", "test")
 
 # T1: speaker-held-out digits. T2: speaker ID trained on some digits, tested on others.
@@ -43,6 +45,13 @@ GAME_SOURCES = ("wesnoth-music", "hedgewars-music", "supertuxkart-music", "wesno
 
 # music21 collections reserved for tasks (melodies with known pitch); the corpus renders other scores.
 TASK_SCORE_COLLECTIONS = ("essenFolksong", "ryansMammoth")
+# T10 melodies (ryansMammoth tunes): a hashed share of the tunes is held out, on top of the soundfont.
+MELODY_FRACTIONS = {"test": 0.3, "val": 0.15}
+
+# T8 speaker verification: GCompris speakers go wholly to one side (FSDD and Hedgewars keep their
+# sides above); a val/test speaker contributes only recordings of held-out items, so the corpus
+# rules below already keep every one of them out.
+SPEAKER_FRACTIONS = {"test": 0.3, "val": 0.2}
 
 
 def stable_fraction(key: str) -> float:
@@ -50,11 +59,25 @@ def stable_fraction(key: str) -> float:
     return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16) / 16 ** 12
 
 
-def gcompris_item_split(item: str) -> str:
-    u = stable_fraction(f"gcompris-item:{item}")
-    if u < GCOMPRIS_ITEM_FRACTIONS["test"]:
+def _hashed_split(key: str, fractions: dict[str, float]) -> str:
+    u = stable_fraction(key)
+    if u < fractions["test"]:
         return "test"
-    return "val" if u < GCOMPRIS_ITEM_FRACTIONS["test"] + GCOMPRIS_ITEM_FRACTIONS["val"] else "train"
+    return "val" if u < fractions["test"] + fractions["val"] else "train"
+
+
+def gcompris_item_split(item: str) -> str:
+    return _hashed_split(f"gcompris-item:{item}", GCOMPRIS_ITEM_FRACTIONS)
+
+
+def speaker_split(speaker: str) -> str:
+    """Side of a GCompris speaker (credited name) in T8."""
+    return _hashed_split(f"speaker:{speaker}", SPEAKER_FRACTIONS)
+
+
+def melody_split(score_id: str) -> str:
+    """Side of a task melody (``collection/file``) in T10."""
+    return _hashed_split(f"melody:{score_id}", MELODY_FRACTIONS)
 
 
 def drum_kit_split(kit: str) -> str:
@@ -97,10 +120,12 @@ def corpus_allows(source: str, labels: dict) -> bool:
         return hedgewars_pack_split(labels["pack"]) == "train"
     if source in GAME_SOURCES:
         return interference_split(labels["id"]) is None
+    if source == "score":  # a music21 score: the collections that tasks render never enter the corpus
+        return labels["collection"] not in TASK_SCORE_COLLECTIONS
     return True
 
 
-class LeakError(RuntimeError):
+class LeakError(UsadError, RuntimeError):
     """A corpus clip shares a source recording with a task's validation or test clip."""
 
 

@@ -1,20 +1,22 @@
 """``usad distill``: one student learns from frozen teachers at once (nanoGPT-style loop).
 
 Run on one device with ``usad distill --config C --out DIR`` or on N GPUs with
-``torchrun --nproc_per_node N -m usad.distill --config C --out DIR``. The loop: fetch batch
-(prepared on a background thread), teachers forward (no grad, bf16), student + heads forward and
-backward (bf16 autocast, DDP all-reduce), clip, AdamW step. Checkpoints are written atomically every
-``ckpt_every`` steps and on SIGTERM; ``--resume`` continues at the checkpoint's step, and since every
-batch is a function of (seed, step, rank), with the same data as an uninterrupted run.
+``torchrun --nproc_per_node N -m usad.distill --config C --out DIR``. The loop: next batch from the
+streaming DataLoader (its workers decode while the GPU trains), teachers forward (no grad, bf16),
+student + heads forward and backward (bf16 autocast, DDP all-reduce), clip, AdamW step. Every
+``ckpt_every`` steps, at the end and on SIGTERM it writes the checkpoint and the portable resume
+pack (usad.distill.checkpoint) with every data stream's cursor, so ``--resume`` continues with the
+very batches an uninterrupted run would have seen. SIGTERM ends with TrainingInterrupted (exit code
+75 from the command line), a finished run with its model dir.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -24,13 +26,24 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from usad.config import SAMPLE_RATE
-from usad.distill.data import Batch, BatchSampler, load_corpus
-from usad.distill.logger import TrainLogger
+from usad.data.stream import COUNTERS, Batch, ShardStream, make_loader
+from usad.distill.checkpoint import (
+    ResumeError,
+    ResumeState,
+    TrainingInterrupted,
+    load_resume,
+    save_checkpoint,
+    save_pack,
+    trim_log,
+)
+from usad.distill.logger import LOG_FILE, TrainLogger
 from usad.distill.objective import DistillObjective, probe_teacher
+from usad.distill.recipe import Recipe, RecipeError, TrainRecipe
 from usad.model import UsadEncoder, create_model
+from usad.modeldir import save
 from usad.teachers import load_teacher
 
-CHECKPOINT = "checkpoint.pt"
+STATUS_FILE = "status.json"
 
 
 class Distiller(nn.Module):
@@ -59,14 +72,13 @@ def setup_distributed() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
-def lr_at(step: int, train: dict) -> float:
+def lr_at(step: int, train: TrainRecipe) -> float:
     """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` at ``max_steps``."""
-    lr, warmup, total = train["lr"], train["warmup_steps"], train["max_steps"]
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    floor = lr * train["min_lr_ratio"]
-    return floor + 0.5 * (lr - floor) * (1 + math.cos(math.pi * progress))
+    if step < train.warmup_steps:
+        return train.lr * (step + 1) / train.warmup_steps
+    progress = min(1.0, (step - train.warmup_steps) / max(1, train.max_steps - train.warmup_steps))
+    floor = train.lr * train.min_lr_ratio
+    return floor + 0.5 * (train.lr - floor) * (1 + math.cos(math.pi * progress))
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -77,60 +89,85 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 class Trainer:
-    def __init__(self, config: dict, out_dir: str | Path, resume: bool = False,
+    def __init__(self, recipe: Recipe, out_dir: str | Path, resume: bool = False,
                  student: UsadEncoder | None = None):
-        self.config, self.out = config, Path(out_dir)
-        data, train = config["data"], config["train"]
+        self.recipe, self.out = recipe, Path(out_dir)
+        data, train = recipe.data, recipe.train
         self.rank, self.world, self.device = setup_distributed()
         self.is_main = self.rank == 0
-        torch.manual_seed(train["seed"])  # identical initial weights on every rank
-        self.corpus = load_corpus(data["corpus"], data["min_seconds"], data["workers"])
-        self.sampler = BatchSampler(self.corpus, train["batch_size"], data["crop_seconds"], data["domain_weights"],
-                                    train["seed"], self.rank, self.world, data["bucket_batches"],
-                                    data["pad_multiple_seconds"])
-        self.teachers = {t["name"]: load_teacher(t["spec"], self.device, **t.get("options", {}))
-                         for t in config["teachers"]}
-        use_bf16 = train["precision"] == "bf16"
+        if train.batch_size % self.world:
+            raise RecipeError(f"train.batch_size {train.batch_size} is not divisible by {self.world} ranks")
+        torch.manual_seed(train.seed)  # identical initial weights on every rank
+        resumed = load_resume(self.out, self.device) if resume else None
+        self.step = resumed.step if resumed else 0
+        self.audio_seconds = resumed.audio_seconds if resumed else 0.0
+        self.cursors: dict[int, dict] = dict(resumed.cursors) if resumed else {}
+        self.dataset = ShardStream(data, train.batch_size // self.world, train.seed, self.rank, self.world,
+                                   self.cursors, first_slot=self.step % max(1, data.workers))
+        self.batches = iter(make_loader(self.dataset, pin_memory=self.device.type == "cuda"))
+        self.pending: Batch | None = next(self.batches)  # also the probe clip of the teachers
+        self.teachers = {t.name: load_teacher(t.spec, self.device, **t.options) for t in recipe.teachers}
+        use_bf16 = train.precision == "bf16"
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext())
         # A given student (e.g. initialised from a larger model by usad compress) replaces the fresh preset.
         if student is None:
-            student = create_model(config["student"]["preset"], **config["student"]["overrides"])
+            student = create_model(recipe.student.preset, **recipe.student.overrides)
+        pairs = student.config.depth if recipe.objective.pairs == "all" else recipe.objective.pairs
         objective = DistillObjective(student.config.dim, student.config.depth, float(student.config.frame_rate),
-                                     self._probe_teachers(), config["objective"]["pairs"],
-                                     config["objective"]["head_hidden"], config["objective"]["normalize_targets"])
+                                     self._probe_teachers(), pairs, recipe.objective.head_hidden,
+                                     recipe.objective.normalize_targets)
         self.model = Distiller(student, objective).to(self.device)
         if self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)  # NHWC subsampler convolutions
-        self.optimizer = torch.optim.AdamW(_param_groups(self.model, train["weight_decay"]), lr=train["lr"],
-                                           betas=tuple(train["betas"]), fused=self.device.type == "cuda")
-        self.step, self.audio_seconds = 0, 0.0
-        if resume:
-            self.load_checkpoint()
+        self.optimizer = torch.optim.AdamW(_param_groups(self.model, train.weight_decay), lr=train.lr,
+                                           betas=tuple(train.betas), fused=self.device.type == "cuda")
+        self.resumed_from = self._restore(resumed) if resumed else None
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick its fastest convs
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
             # Static shapes only: one graph per padded batch length (data.pad_multiple_seconds bounds
             # how many). Inductor's automatic dynamic-shape recompile of the student's backward crashed
             # on torch 2.11 (see bench/results/distill_gpu.md).
-            if train["compile"]:
+            if train.compile:
                 self.model.compile(dynamic=False)  # in place: state_dict keys stay plain
-            if train["compile_teachers"]:
+            if train.compile_teachers:
                 for teacher in self.teachers.values():
                     teacher.compile(dynamic=False)
         self.ddp = DDP(self.model, device_ids=[self.device] if self.device.type == "cuda" else None) \
             if self.world > 1 else self.model
         self.stop_requested = False
+        self.saved_step = self.step if resumed else -1
+
+    def _restore(self, resumed: ResumeState) -> str:
+        try:
+            self.model.load_state_dict(resumed.model)
+            if resumed.optimizer is not None:
+                self.optimizer.load_state_dict(resumed.optimizer)
+        except (RuntimeError, ValueError, KeyError) as err:
+            first = str(err).strip().splitlines()[0]
+            raise ResumeError(f"{resumed.source}: does not fit this recipe's student and teachers ({first})") from None
+        if resumed.rng is not None:
+            torch.set_rng_state(resumed.rng.cpu())
+        if self.is_main:
+            trim_log(self.out / LOG_FILE, self.step)
+        return resumed.source
 
     def _probe_teachers(self) -> list:
-        """Layer widths and frame rate of each teacher, read off one forward on 2 s of real audio."""
-        clip = torch.from_numpy(self.corpus.clips[0][:32_000]).to(self.device)[None]
-        lengths = torch.tensor([clip.shape[1]], device=self.device)
+        """Layer widths and frame rate of each teacher, read off one forward on <= 2 s of real audio."""
+        waveforms, lengths = self.pending.to(self.device)
+        longest = int(lengths.argmax())
+        n = min(int(lengths[longest]), 2 * SAMPLE_RATE)
+        clip, lengths = waveforms[longest:longest + 1, :n], torch.tensor([n], device=self.device)
         specs = []
-        for entry in self.config["teachers"]:
+        for entry in self.recipe.teachers:
             with torch.no_grad(), self.autocast:
-                out = self.teachers[entry["name"]](clip, lengths)
-            specs.append(probe_teacher(entry["name"], out, float(entry.get("weight", 1.0))))
+                out = self.teachers[entry.name](clip, lengths)
+            specs.append(probe_teacher(entry.name, out, entry.weight))
         return specs
+
+    def next_batch(self) -> Batch:
+        batch, self.pending = self.pending or next(self.batches), None
+        return batch
 
     def teacher_targets(self, waveforms: Tensor, lengths: Tensor) -> dict:
         with torch.no_grad(), self.autocast:
@@ -138,24 +175,23 @@ class Trainer:
 
     def train_step(self, batch: Batch, timed: bool = False) -> dict:
         """One optimisation step on this rank's batch; returns losses, lr, grad norm (and timings if ``timed``)."""
-        train = self.config["train"]
-        lr = lr_at(self.step, train)
+        lr = lr_at(self.step, self.recipe.train)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        waveforms = batch.waveforms.to(self.device, non_blocking=True)
-        lengths = batch.lengths.to(self.device, non_blocking=True)
+        waveforms, lengths = batch.to(self.device)
         t0 = self._clock(timed)
         targets = self.teacher_targets(waveforms, lengths)
         t1 = self._clock(timed)
         with self.autocast:
             loss, per_teacher = self.ddp(waveforms, lengths, targets)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train["grad_clip"])
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.train.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         t2 = self._clock(timed)
         self.step += 1
         self.audio_seconds += float(batch.lengths.sum()) / SAMPLE_RATE * self.world
+        self.cursors[batch.cursor["stream"]] = batch.cursor
         stats = {"loss": loss.detach(), "grad_norm": grad_norm, "lr": lr,
                  **{f"loss/{k}": v.detach() for k, v in per_teacher.items()}}
         if timed:
@@ -180,9 +216,22 @@ class Trainer:
             out[key] = value
         return out
 
+    def skip_counts(self) -> dict[str, int]:
+        """Clips and shards the data streams skipped so far, summed over this rank's streams and all ranks."""
+        local = torch.tensor([sum(c["counts"][k] for c in self._own_cursors().values()) for k in COUNTERS],
+                             dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.all_reduce(local)
+        return {k: int(v) for k, v in zip(COUNTERS, local.tolist())}
+
+    def _own_cursors(self) -> dict[int, dict]:
+        """Cursors of this rank's streams (a resumed rank also holds the others' from the checkpoint)."""
+        slots = max(1, self.recipe.data.workers)
+        return {s: c for s, c in self.cursors.items() if s // slots == self.rank}
+
     def _should_stop(self, started: float) -> bool:
         """SIGTERM or the time budget, agreed by all ranks so they stop at the same step."""
-        limit = self.config["train"]["max_minutes"]
+        limit = self.recipe.train.max_minutes
         stop = self.stop_requested or (limit is not None and time.time() - started > limit * 60)
         if self.world > 1:
             flag = torch.tensor([float(stop)], device=self.device)
@@ -191,91 +240,104 @@ class Trainer:
         return stop
 
     def fit(self) -> Path | None:
-        """Train to ``max_steps`` (or until stopped); returns the model dir written at the end, if any."""
-        train = self.config["train"]
+        """Train to ``max_steps`` or the time budget; returns the model dir (rank 0). SIGTERM: TrainingInterrupted."""
+        train = self.recipe.train
         previous_handler = signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stop_requested", True))
-        logger = TrainLogger(self.out, train["max_steps"], self.step, enabled=self.is_main)
+        logger = TrainLogger(self.out, train.max_steps, self.step, enabled=self.is_main)
         logger.info(self._summary())
+        self._write_status("running")
         started = time.time()
-        with ThreadPoolExecutor(1) as prefetch:
-            future = prefetch.submit(self._host_batch, self.step)
-            while self.step < train["max_steps"]:
-                t0 = time.perf_counter()
-                batch = future.result()
-                future = prefetch.submit(self._host_batch, self.step + 1)
-                data_s = time.perf_counter() - t0
-                log_now = (self.step + 1) % train["log_every"] == 0 or self.step + 1 == train["max_steps"]
-                stats = self.train_step(batch, timed=log_now)
-                logger.advance(self.step, float(batch.lengths.sum()) * self.world / SAMPLE_RATE)
-                if log_now:
-                    record = self._reduce(stats) | {"step": self.step, "data_s": data_s,
-                                                    "samples_seen": self.step * train["batch_size"],
-                                                    "audio_hours": self.audio_seconds / 3600,
-                                                    "skipped_clips": len(self.corpus.errors)}
-                    logger.log(record)
-                if self.step % train["ckpt_every"] == 0:
-                    self.save_checkpoint()
-                if self._should_stop(started):
-                    logger.info(f"stopping at step {self.step} ({'SIGTERM' if self.stop_requested else 'time budget'})")
-                    break
+        while self.step < train.max_steps:
+            t0 = time.perf_counter()
+            try:
+                batch = self.next_batch()
+            except RuntimeError:  # workers ended by the same signal (a cgroup-wide SIGTERM): stop at this step
+                if not self.stop_requested:
+                    raise
+                break
+            data_s = time.perf_counter() - t0
+            log_now = (self.step + 1) % train.log_every == 0 or self.step + 1 == train.max_steps
+            stats = self.train_step(batch, timed=log_now)
+            logger.advance(self.step, float(batch.lengths.sum()) * self.world / SAMPLE_RATE)
+            if log_now:
+                logger.log(self._reduce(stats) | {"step": self.step, "data_s": data_s,
+                                                  "samples_seen": self.step * train.batch_size,
+                                                  "audio_hours": self.audio_seconds / 3600,
+                                                  "skipped": self.skip_counts()})
+            if self.step % train.ckpt_every == 0:
+                self.save_checkpoint()
+            if self._should_stop(started):
+                logger.info(f"stopping at step {self.step} ({'SIGTERM' if self.stop_requested else 'time budget'})")
+                break
         self.save_checkpoint()
         logger.close()
         signal.signal(signal.SIGTERM, previous_handler)
         if self.stop_requested:
-            return None
-        return self.save_model()
-
-    def _host_batch(self, step: int) -> Batch:
-        batch = self.sampler.batch(step)
-        if self.device.type == "cuda":
-            batch.waveforms, batch.lengths = batch.waveforms.pin_memory(), batch.lengths.pin_memory()
-        return batch
+            self._write_status("interrupted")
+            raise TrainingInterrupted(self.step)
+        model_dir = self.save_model()
+        self._write_status("finished")
+        return model_dir
 
     def _summary(self) -> str:
-        hours = {d: round(s / 3600, 2) for d, s in self.corpus.seconds.items()}
-        return (f"student {self.config['student']['preset']} on {self.world} x {self.device.type}; "
-                f"teachers {', '.join(self.teachers)}; corpus {len(self.corpus.clips)} clips {hours} h, "
-                f"{len(self.corpus.errors)} undecodable clips skipped, {self.corpus.too_short} too short; "
-                + (f"resuming at step {self.step}" if self.step else "starting at step 0"))
+        plan = self.dataset.plan
+        hours = {d: round(s / 3600, 2) for d, s in plan.seconds.items()}
+        start = f"resuming at step {self.step} from {self.resumed_from}" if self.resumed_from else "starting at step 0"
+        lines = [f"student {self.recipe.student.preset} on {self.world} x {self.device.type}; teachers "
+                 f"{', '.join(self.teachers)}; corpus {len(plan.shards)} shards {hours} h, streamed by "
+                 f"{plan.streams} streams ({self.recipe.data.workers} workers per rank)", start]
+        if self.dataset.note:
+            lines.append(self.dataset.note)
+        return "\n".join(lines)
+
+    def _write_status(self, state: str) -> None:
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            record = {"state": state, "step": self.step, "max_steps": self.recipe.train.max_steps,
+                      "audio_hours": round(self.audio_seconds / 3600, 3), "time": time.time()}
+            (self.out / STATUS_FILE).write_text(json.dumps(record) + "\n")
+
+    def _all_cursors(self) -> dict[int, dict]:
+        if self.world == 1:
+            return dict(self.cursors)
+        gathered: list = [None] * self.world
+        dist.all_gather_object(gathered, self._own_cursors())
+        return {s: c for part in gathered for s, c in part.items()}
 
     def save_checkpoint(self) -> None:
-        """Atomic: written to a temporary file, then renamed over the previous checkpoint."""
+        """The full checkpoint and the resume pack, once per step (rank 0 writes; every rank sends its cursors)."""
+        if self.saved_step == self.step:
+            return
+        cursors, record = self._all_cursors(), self.model_record()  # collectives: every rank takes part
+        self.saved_step = self.step
         if not self.is_main:
             return
-        self.out.mkdir(parents=True, exist_ok=True)
-        state = {"step": self.step, "audio_seconds": self.audio_seconds, "model": self.model.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "config": self.config}
-        tmp = self.out / (CHECKPOINT + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.out / CHECKPOINT)
+        state = ResumeState(self.step, self.audio_seconds, self.model.state_dict(), self.optimizer.state_dict(),
+                            cursors, torch.get_rng_state(), "")
+        recipe = self.recipe.to_dict()
+        save_checkpoint(self.out, state, recipe)
+        save_pack(self.out, state, recipe, record)
 
-    def load_checkpoint(self) -> None:
-        path = self.out / CHECKPOINT
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: nothing to resume from")
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step, self.audio_seconds = state["step"], state["audio_seconds"]
+    def model_record(self) -> dict:
+        """The distillation record of the model dir's config.json."""
+        record = {k: v for k, v in self.recipe.to_dict().items() if k != "student"}
+        return record | {"steps": self.step, "world_size": self.world,
+                         "audio_hours_seen": round(self.audio_seconds / 3600, 3),
+                         "corpus_hours": {d: round(s / 3600, 3) for d, s in self.dataset.plan.seconds.items()},
+                         "skipped": self.skip_counts()}
 
     def save_model(self) -> Path | None:
         """The student as a model dir (``out/model``), with the distillation recipe in config.json."""
+        record = self.model_record()  # every rank: the skip counts are summed over ranks
         if not self.is_main:
             return None
-        from usad.modeldir import save
-
-        recipe = {"teachers": self.config["teachers"], "objective": self.config["objective"],
-                  "data": self.config["data"], "train": self.config["train"], "steps": self.step,
-                  "world_size": self.world, "audio_hours_seen": round(self.audio_seconds / 3600, 3),
-                  "corpus_hours": {d: round(s / 3600, 3) for d, s in self.corpus.seconds.items()},
-                  "skipped_clips": len(self.corpus.errors)}
-        return save(self.model.student, self.out / "model", extra={"distillation": recipe})
+        return save(self.model.student, self.out / "model", extra={"distillation": record})
 
 
-def distill(config: dict, out_dir: str | Path, resume: bool = False,
+def distill(recipe: Recipe, out_dir: str | Path, resume: bool = False,
             student: UsadEncoder | None = None) -> Path | None:
     """Run a distillation; returns the model dir (on rank 0). ``student``: initial weights instead of a fresh preset."""
-    trainer = Trainer(config, out_dir, resume, student)
+    trainer = Trainer(recipe, out_dir, resume, student)
     try:
         return trainer.fit()
     finally:

@@ -7,19 +7,24 @@ import json
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from usad.config import SAMPLE_RATE
-from usad.teachers.base import Teacher, TeacherError, TeacherOutput, frames_mask
+from usad.teachers.base import Teacher, TeacherError, TeacherOutput, check_features, frames_mask, run_by_length
 
 SUPPORTED = ("wavlm", "hubert", "wav2vec2", "data2vec-audio")
 
 
 class HFAudioTeacher(Teacher):
-    """Layers: the feature projection output + every Transformer layer (``output_hidden_states``), 50 Hz."""
+    """Layers: the Transformer's input + every layer (``features``: hidden or ffn), 50 Hz.
 
-    def __init__(self, path: str | Path):
+    Padding never changes a clip's features. Models with a layer-norm conv feature encoder take the
+    padded batch with an attention mask. A group-norm feature encoder (WavLM Base+, HuBERT and
+    wav2vec2 Base) normalises each channel over the whole input, padding included, and those models
+    were trained without attention masks: they run on each set of equal-length clips unpadded.
+    """
+
+    def __init__(self, path: str | Path, features: str = "hidden"):
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
@@ -34,7 +39,7 @@ class HFAudioTeacher(Teacher):
             self.model = AutoModel.from_pretrained(path, dtype=torch.float32)
         except (OSError, ValueError, RuntimeError) as err:
             raise TeacherError(f"{path}: cannot load weights ({err})") from err
-        # Models with group-norm feature encoders were trained without attention masks on zero padding.
+        self.features = check_features(features)
         self.use_mask = getattr(config, "feat_extract_norm", "layer") == "layer"  # data2vec-audio: always layer
         preprocessor = path / "preprocessor_config.json"
         self.normalize = (json.loads(preprocessor.read_text()).get("do_normalize", self.use_mask)
@@ -43,6 +48,19 @@ class HFAudioTeacher(Teacher):
         for s in config.conv_stride:
             stride *= s
         self.frame_rate = SAMPLE_RATE / stride
+
+    def encode(self, wave: Tensor, attention_mask: Tensor | None = None) -> list[Tensor]:
+        """(B, S) in the weights' dtype -> layers (B, T, D): hidden states, or the input and each
+        layer's feed-forward output (read by hooks: HF returns only hidden states)."""
+        ffn: list[Tensor] = []
+        hooks = [layer.feed_forward.register_forward_hook(lambda _m, _i, out: ffn.append(out))
+                 for layer in self.model.encoder.layers] if self.features == "ffn" else []
+        try:
+            hidden = list(self.model(wave, attention_mask=attention_mask, output_hidden_states=True).hidden_states)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return hidden if self.features == "hidden" else [hidden[0], *ffn]
 
     def forward(self, waveforms: Tensor, lengths: Tensor) -> TeacherOutput:
         with torch.no_grad():
@@ -53,16 +71,18 @@ class HFAudioTeacher(Teacher):
                 mean = (wave * valid).sum(1, keepdim=True) / n
                 var = (((wave - mean) * valid) ** 2).sum(1, keepdim=True) / n
                 wave = (wave - mean) / torch.sqrt(var + 1e-7) * valid
-            out = self.model(wave.to(self.dtype), attention_mask=valid.long() if self.use_mask else None,
-                             output_hidden_states=True)
-            layers = list(out.hidden_states)
+            wave = wave.to(self.dtype)
+            if self.use_mask:
+                layers = self.encode(wave, attention_mask=valid.long())
+            else:
+                layers = run_by_length(self.encode, wave, lengths)
             frames = self.model._get_feat_extract_output_lengths(lengths)
             return TeacherOutput(layers, self.frame_rate, frames_mask(frames, layers[0].shape[1]))
 
 
 class UsadHubTeacher(Teacher):
     """MIT-SLS USAD checkpoints (remote code): forward(waveforms) returns a dict with per-layer
-    ``hidden_states`` at 50 Hz. Clips of different lengths run one by one: the remote code takes no mask."""
+    ``hidden_states`` at 50 Hz. The remote code takes no mask: clips run grouped by length, unpadded."""
 
     frame_rate = 50.0
 
@@ -85,13 +105,6 @@ class UsadHubTeacher(Teacher):
 
     def forward(self, waveforms: Tensor, lengths: Tensor) -> TeacherOutput:
         with torch.no_grad():
-            wave = waveforms.float()
-            if bool((lengths == wave.shape[1]).all()):
-                layers = self._run(wave)
-            else:
-                per_clip = [self._run(wave[i:i + 1, : int(n)]) for i, n in enumerate(lengths)]
-                total = max(p[0].shape[1] for p in per_clip)
-                layers = [torch.cat([F.pad(p[j], (0, 0, 0, total - p[j].shape[1])) for p in per_clip])
-                          for j in range(len(per_clip[0]))]
+            layers = run_by_length(self._run, waveforms.float(), lengths)
             frames = torch.clamp(lengths * 50 // SAMPLE_RATE, max=layers[0].shape[1])
             return TeacherOutput(layers, self.frame_rate, frames_mask(frames, layers[0].shape[1]))

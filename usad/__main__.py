@@ -1,0 +1,5 @@
+"""``python -m usad``: the ``usad`` command."""
+
+from usad.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Bridges to engines that run the embed path at scale elsewhere (Ray). Each needs its own extra."""
