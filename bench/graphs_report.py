@@ -66,7 +66,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def _figures(rows, shipped_fmt: str, field: str) -> dict:
     """Per-format figures (``median_ms`` wall or ``cpu_ms``) of one variant's cells and the ratios of issue 13."""
-    ms = {fmt: next((getattr(r, field) for r in rows if r.format == fmt and r.ok), None) for fmt in FORMATS}
+    ms = {fmt: next((getattr(r, field) for r in rows if r.format == fmt and r.ok), None)
+          for fmt in (*FORMATS, shipped_fmt)}
     return {"ms": ms, "shipped_ms": ms[shipped_fmt],
             "vs_plain_fp32": _ratio(ms["onnx-fp32-plain"], ms[shipped_fmt]),
             "vs_torch_fp32": _ratio(ms["torch-fp32"], ms[shipped_fmt]),
@@ -83,7 +84,7 @@ def variant_summary(record: dict, model_dir: Path, threads: str) -> dict:
     guard = int8.get("guard", {})
     shipped = export.get("default", "model.onnx")
     recipe = int8.get("recipe") if shipped == "model.int8.onnx" else None
-    shipped_fmt = f"onnx-int8-{recipe}" if recipe else "onnx-fp32"
+    shipped_fmt = f"onnx-int8-{recipe}" if recipe else next(f for f, name in FORMAT_FILES.items() if name == shipped)
     final = [a for a in guard.get("attempts", []) if a["recipe"] == int8.get("recipe")]
     return {"model": model_dir.name, "shipped": shipped, "recipe": recipe,
             "wall": _figures([r for r in rows if str(r.threads) == threads], shipped_fmt, "median_ms"),
@@ -114,7 +115,7 @@ def _table(variants: list[dict], key: str) -> list[str]:
             f"| {v['model']} | {_fmt(ms['torch-fp32'], '.1f')} | {_fmt(ms['onnx-fp32-plain'], '.1f')} | "
             f"{_fmt(ms['onnx-fp32'], '.1f')} | {_fmt(ms['onnx-int8-static'], '.1f')} | "
             f"{_fmt(ms['onnx-int8-dynamic'], '.1f')} | {_fmt(ms['onnx-int8-mixed'], '.1f')} | "
-            f"{v['recipe'] or 'fp32'} {_fmt(f['shipped_ms'], '.1f')} | {_fmt(f['vs_plain_fp32'], '.2f')} "
+            f"{v['recipe'] or v['shipped']} {_fmt(f['shipped_ms'], '.1f')} | {_fmt(f['vs_plain_fp32'], '.2f')} "
             f"({_met(f['vs_plain_fp32'], TARGETS['vs_plain_fp32'], True)}) | {_fmt(f['vs_torch_fp32'], '.2f')} "
             f"({_met(f['vs_torch_fp32'], TARGETS['vs_torch_fp32'], True)}) | {_fmt(f['vs_ct2_int8'], '.3f')} | "
             f"{_fmt(v['cosine'], '.5f')} | {_fmt(v['export_s'], '.0f')} |")

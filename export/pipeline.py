@@ -13,7 +13,7 @@ import numpy as np
 from usad.export.onnx_export import ExportError, default_graph, export_onnx, resolve_layers
 from usad.export.parity import COSINE_TOLERANCE, MAX_ABS_TOLERANCE, PARITY_SECONDS, check_parity, parity_report
 from usad.files import atomic_write_json
-from usad.onnx_conventions import DEFAULT_OPSET, EXPORT_RECORD, file_names, tensorrt_int8_name
+from usad.onnx_conventions import DEFAULT_OPSET, EXPORT_RECORD, file_names, shippable_files, tensorrt_int8_name
 
 RUNS_ON = {"fused": "onnxruntime (contrib ops: RotaryEmbedding, MultiHeadAttention)",
            "plain": "any ONNX runtime: onnxruntime, TensorRT"}
@@ -129,10 +129,13 @@ def _export_int8(model, model_dir: Path, fp32_path: Path, int8_path: Path, layer
     from usad.quantize import QuantizationRefused, quantize_guarded
     from usad.quantize.guard import DEFAULT_MIN_COSINE
 
-    graph = json.loads((model_dir / EXPORT_RECORD).read_text())["files"][fp32_path.name]["graph"]
+    record = json.loads((model_dir / EXPORT_RECORD).read_text())
+    same_outputs = {key: record["files"][fp32_path.name][key] for key in ("graph", "layers", "output")}
+    graph = same_outputs["graph"]
+    baselines = _baselines(model_dir, record, {fp32_path.name, int8_path.name}, same_outputs)
     try:
         report = quantize_guarded(fp32_path, int8_path, calibration, min_cosine=min_cosine or DEFAULT_MIN_COSINE,
-                                  task_score=task_score, force=force, log=log, **options)
+                                  task_score=task_score, force=force, baselines=baselines, log=log, **options)
     except QuantizationRefused as err:
         int8_path.unlink(missing_ok=True)  # a stale INT8 file from an earlier export must not be picked up
         update_export_json(model_dir, {"files": {int8_path.name: {"refused": str(err), "guard": err.report}}})
@@ -147,7 +150,7 @@ def _export_int8(model, model_dir: Path, fp32_path: Path, int8_path: Path, layer
     cases = check_parity(model, int8_path, layers, pooled, parity_seconds, audio)
     vs_torch = {c.name: {"max_abs_error": c.max_abs_error, "min_cosine": c.min_cosine} for c in cases}
     size = int8_path.stat().st_size
-    entry = {"graph": graph, "recipe": report.recipe, "size_bytes": size,
+    entry = same_outputs | {"recipe": report.recipe, "size_bytes": size,
              "size_vs_fp32": size / fp32_path.stat().st_size, "guard": guard, "vs_torch_fp32": vs_torch,
              "export_seconds": round(time.perf_counter() - started, 1)}  # fp32 export + parity + INT8
     log(f"wrote {int8_path} (recipe {report.recipe}, {entry['size_vs_fp32']:.0%} of fp32); "
@@ -155,16 +158,27 @@ def _export_int8(model, model_dir: Path, fp32_path: Path, int8_path: Path, layer
     if report.forced:
         log(f"WARNING: {int8_path.name} is FORCED below the accuracy guard; the runtime keeps fp32 as the default")
     update_export_json(model_dir, {"files": {int8_path.name: entry}})
-    chosen = int8_path.name if report.choice["default"] == "int8" and not report.forced else fp32_path.name
-    return _set_default(model_dir, chosen, graph)
+    default = report.choice["default"]  # never a forced INT8 (usad.quantize.select.choose)
+    chosen = {"int8": int8_path.name, "fp32": fp32_path.name}.get(default, default)
+    return _set_default(model_dir, chosen, graph, measured=bool(report.choice["median_ms"]))
 
 
-def _set_default(model_dir: Path, name: str, graph: str, replaces: str | None = None) -> dict:
-    """export.json's ``default``: the file the runtime runs. A fused export owns it; a plain or opset-17 export
-    sets it only when no fused file is the default already, or when the default was the file ``replaces``."""
+def _baselines(model_dir: Path, record: dict, exported: set[str], same_outputs: dict) -> dict[str, Path]:
+    """The model dir's other files the runtime could run, with this export's outputs (``same_outputs``: layers,
+    frames or pooled): the INT8 choice times them too, so that the default is the fastest file of the dir
+    whichever graph form was exported last."""
+    files = record.get("files") or {}
+    return {name: model_dir / name for name in shippable_files(model_dir, record) if name not in exported
+            and all((files.get(name) or {}).get(key) == same_outputs[key] for key in ("layers", "output"))}
+
+
+def _set_default(model_dir: Path, name: str, graph: str, replaces: str | None = None, measured: bool = False) -> dict:
+    """export.json's ``default``: the file the runtime runs. A ``measured`` choice (every runnable file of the dir
+    timed side by side) sets it; else a fused export owns it, and a plain or opset-17 export sets it only when no
+    fused file is the default already, or when the default was the file ``replaces``."""
     record = json.loads((model_dir / EXPORT_RECORD).read_text())
     current = record.get("default")
     current_graph = ((record.get("files") or {}).get(current) or {}).get("graph")
-    if graph == "fused" or current_graph != "fused" or current == replaces:
+    if measured or graph == "fused" or current_graph != "fused" or current == replaces:
         record = update_export_json(model_dir, {"default": name})
     return record

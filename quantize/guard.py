@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -103,6 +103,7 @@ def quantize_guarded(
     latency_seconds: float = LATENCY_SECONDS,
     keep_candidates: bool = False,
     time_cell: Callable | None = None,
+    baselines: Mapping[str, str | Path] | None = None,
     tensorrt_path: str | Path | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> GuardReport:
@@ -114,6 +115,9 @@ def quantize_guarded(
     also writes each recipe's file beside ``out_path`` (``usad.onnx_conventions.recipe_file``), for the bench.
     ``time_cell``: the bench harness' interleaved timer (``usad.bench.harness.time_cell``); without it nothing is
     timed, the closest passing recipe is written and fp32 stays the default (never an unmeasured INT8).
+    ``baselines``: the model dir's other runnable files (file name -> path: the other graph form, an INT8
+    already there), timed beside fp32 and the recipes; the fastest of all may stay the default
+    (``usad.quantize.select.choose``). The guard's reference is always ``fp32_path``: the graph exported.
     ``tensorrt_path``: also write the chosen node set as static QDQ with symmetric INT8 activations
     (TensorRT's explicit quantization) there, its cosine in ``tensorrt_variant``.
     ``max_exclude_fraction`` 0 disables the exclusion search.
@@ -181,7 +185,8 @@ def quantize_guarded(
                 + (f", task retention {best.task_retention:.4f} < {min_retention}" if best.task_retention else "")
                 + f", {len(best.excluded)} layer group(s) kept float); fp32 model kept, no INT8 file written "
                 "(--force writes it anyway)", report.to_dict())
-        choice = _choose(report, passed, float_path, work_dir, held_crops, threads, latency_seconds, time_cell, log)
+        choice = _choose(report, passed, float_path, dict(baselines or {}), work_dir, held_crops, threads,
+                         latency_seconds, time_cell, log)
         final = report.final(choice.recipe)
         report.recipe, report.passed, report.forced = choice.recipe, final.passed, not final.passed
         report.excluded = [n for g in final.excluded for n in groups[g]]
@@ -227,25 +232,26 @@ def _search_exclusions(report: GuardReport, groups: dict[str, list[str]], candid
             break
 
 
-def _choose(report: GuardReport, passed: list[str], float_path: Path, work_dir: Path, held_crops, threads,
-            latency_seconds: float, time_cell, log) -> Choice:
-    """Time float and the passing recipes (or, forced, the closest one) and pick; recorded in the report."""
+def _choose(report: GuardReport, passed: list[str], float_path: Path, baselines: dict, work_dir: Path, held_crops,
+            threads, latency_seconds: float, time_cell, log) -> Choice:
+    """Time float, the baselines and the passing recipes (or, forced, the closest one) and pick; recorded in the
+    report."""
     timed = passed or [max(report.recipes, key=lambda r: report.final(r).cosine)]
     if time_cell is None:
         best = max(timed, key=lambda r: report.final(r).cosine)
         choice = Choice(best if passed else None, "fp32", f"not timed (no time_cell given): INT8 '{best}' (closest "
                         "to fp32) written, fp32 stays the default")
     else:
-        paths = {"fp32": float_path} | {r: work_dir / f"int8.{r}.onnx" for r in timed}
-        log(f"timing fp32 and {', '.join(timed)} side by side at {latency_seconds:g} s")
+        paths = {"fp32": float_path} | baselines | {r: work_dir / f"int8.{r}.onnx" for r in timed}
+        log(f"timing fp32, {', '.join([*baselines, *timed])} side by side at {latency_seconds:g} s")
         import numpy as np
 
         medians, timing = time_models(paths, np.concatenate(held_crops), time_cell, latency_seconds, threads)
-        choice = choose(medians, passed)
+        choice = choose(medians, passed, list(baselines))
         choice.timing = timing
     if not passed:  # forced: write the closest recipe, never as the default
         choice.recipe = timed[0]
-        choice.reason = f"forced below the guard: '{timed[0]}' written, fp32 stays the default"
+        choice.reason = f"forced below the guard: '{timed[0]}' written, never the default (that stays {choice.default})"
     report.choice = choice.to_dict()
     log(choice.reason)
     return choice

@@ -1,21 +1,22 @@
 """Which file a model dir ships as its default: the fastest INT8 recipe that passed the guard, or fp32.
 
-The candidates and the float graph are timed side by side on this machine (the target: export runs where
-the model runs, or is re-run there), interleaved through the bench harness so drifting load hits all alike.
-An INT8 file becomes the default only when it is at least ``MIN_SPEEDUP`` faster than fp32; a slower or
+The candidates, the float graph they were quantized from and the model dir's other files (the other graph
+form, an earlier INT8) are timed side by side on this machine (the target: export runs where the model runs,
+or is re-run there), interleaved through the bench harness so drifting load hits all alike. An INT8 file
+becomes the default only when it is at least ``MIN_SPEEDUP`` faster than the fastest float file; a slower or
 no faster INT8 is never the default.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from usad.config import SAMPLE_RATE
-from usad.onnx_conventions import cpu_session
+from usad.onnx_conventions import cpu_session, is_int8
 
 MIN_SPEEDUP = 1.05  # below this the difference is within this machine's run-to-run noise
 LATENCY_SECONDS = 10.0
@@ -24,7 +25,8 @@ LATENCY_SECONDS = 10.0
 @dataclass
 class Choice:
     recipe: str | None  # the INT8 recipe written as the INT8 file (fastest passing), None when none passed
-    default: str  # "int8" or "fp32": what the runtime runs from the model dir
+    # What the runtime runs from the model dir: "int8" or "fp32" (this export's files) or a baseline's file name
+    default: str
     reason: str
     median_ms: dict[str, float] = field(default_factory=dict)  # "fp32" and each timed recipe
     timing: dict = field(default_factory=dict)  # clip length, threads, rounds
@@ -54,17 +56,36 @@ def time_models(paths: Mapping[str, str | Path], audio: np.ndarray, time_cell: C
                      "rounds": len(next(iter(times.values())))}
 
 
-def choose(median_ms: Mapping[str, float], passed: list[str], min_speedup: float = MIN_SPEEDUP) -> Choice:
-    """The fastest passing recipe, and whether it beats fp32 (``median_ms["fp32"]``) by ``min_speedup``."""
-    fp32 = median_ms["fp32"]
-    if not passed:
-        return Choice(None, "fp32", "no INT8 recipe passed the accuracy guard", dict(median_ms))
-    best = min(passed, key=lambda r: median_ms[r])
+def choose(median_ms: Mapping[str, float], passed: list[str], baselines: Sequence[str] = (),
+           min_speedup: float = MIN_SPEEDUP) -> Choice:
+    """The fastest passing recipe (the INT8 file), and the default: the fastest INT8 when it beats the fastest
+    float by ``min_speedup``, else the fastest float.
+
+    ``median_ms``: "fp32" (the float graph of this export), each timed recipe and each of ``baselines``: the
+    other files of the model dir the runtime could run (file names; ``usad.onnx_conventions.shippable_files``),
+    timed in the same run, so a plain export is weighed against a fused file already there and the other way
+    round."""
+    floats = ["fp32", *(b for b in baselines if not is_int8(b))]
+    fastest_float = min(floats, key=median_ms.__getitem__)
+    fp32 = median_ms[fastest_float]
+    float_name = "fp32" if fastest_float == "fp32" else f"fp32 {fastest_float}"
+    recipe = min(passed, key=median_ms.__getitem__) if passed else None
+    int8s = [*passed, *(b for b in baselines if is_int8(b))]
+    if not int8s:
+        return Choice(None, fastest_float, f"no INT8 recipe passed the accuracy guard: {float_name} is the default",
+                      dict(median_ms))
+    best = min(int8s, key=median_ms.__getitem__)
     speedup = fp32 / median_ms[best]
-    if speedup >= min_speedup:
-        reason = (f"INT8 '{best}' is the fastest recipe that passed the guard: {median_ms[best]:.1f} ms vs fp32 "
-                  f"{fp32:.1f} ms ({speedup:.2f}x)")
-        return Choice(best, "int8", reason, dict(median_ms))
-    reason = (f"no INT8 recipe beats fp32 by {min_speedup:.2f}x (best passing: '{best}' {median_ms[best]:.1f} ms vs "
-              f"fp32 {fp32:.1f} ms, {speedup:.2f}x): fp32 is the default")
-    return Choice(best, "fp32", reason, dict(median_ms))
+    if speedup < min_speedup:
+        label = f"best passing: '{recipe}'" if best == recipe else f"best: {best}"
+        reason = (f"no INT8 recipe beats fp32 by {min_speedup:.2f}x ({label} {median_ms[best]:.1f} ms vs "
+                  f"{float_name} {fp32:.1f} ms, {speedup:.2f}x): {float_name} is the default")
+        return Choice(recipe, fastest_float, reason, dict(median_ms))
+    if best != recipe:
+        reason = (f"{best}, already in the model dir, stays the default: {median_ms[best]:.1f} ms, faster than "
+                  + (f"this export's fastest recipe '{recipe}' {median_ms[recipe]:.1f} ms and " if recipe else "")
+                  + f"{float_name} {fp32:.1f} ms")
+        return Choice(recipe, best, reason, dict(median_ms))
+    reason = (f"INT8 '{best}' is the fastest recipe that passed the guard: {median_ms[best]:.1f} ms vs {float_name} "
+              f"{fp32:.1f} ms ({speedup:.2f}x)")
+    return Choice(best, "int8", reason, dict(median_ms))

@@ -73,8 +73,13 @@ def test_every_recipe_is_guarded_timed_and_kept(exported):
     assert set(choice["median_ms"]) == {"fp32", *passed} and all(v > 0 for v in choice["median_ms"].values())
     fastest = min(passed, key=lambda r: choice["median_ms"][r])
     assert choice["recipe"] == guard["recipe"] == record["files"]["model.int8.onnx"]["recipe"] == fastest
-    expected = "model.int8.onnx" if choice["default"] == "int8" else "model.onnx"
-    assert record["default"] == expected and choice["reason"]
+    assert choice["default"] in ("int8", "fp32") and choice["reason"]  # the first export: nothing else to time
+    # The plain exports after it timed the files already there too: the last one's pick is the dir's default.
+    last = record["files"]["model.opset17.int8.onnx"]["guard"]["choice"]
+    assert set(last["median_ms"]) == {"fp32", "static", "model.onnx", "model.int8.onnx", "model.plain.onnx",
+                                      "model.plain.int8.onnx"}
+    resolved = {"int8": "model.opset17.int8.onnx", "fp32": "model.opset17.onnx"}
+    assert record["default"] == resolved.get(last["default"], last["default"])
     for recipe in INT8_RECIPES:
         assert (exported / recipe_file("model.int8.onnx", recipe)).is_file()
     kept = exported / recipe_file("model.int8.onnx", fastest)
@@ -88,6 +93,46 @@ def test_selection_never_ships_a_slower_int8():
     assert faster.default == "int8" and faster.recipe == "static"
     assert choose({"fp32": 10.0, "static": 6.0}, []).default == "fp32"
     assert choose({"fp32": 10.0, "static": 9.8}, ["static"]).default == "fp32"  # within noise is not faster
+    # Baselines: the model dir's other files, timed in the same run. A faster float graph form stays the default
+    # even though this export's INT8 beats its own fp32; a faster INT8 already there stays too.
+    other_graph = choose({"fp32": 10.0, "model.onnx": 6.0, "dynamic": 7.0}, ["dynamic"], ["model.onnx"])
+    assert other_graph.default == "model.onnx" and other_graph.recipe == "dynamic"
+    assert "fp32 model.onnx is the default" in other_graph.reason
+    earlier_int8 = choose({"fp32": 10.0, "model.int8.onnx": 5.0, "dynamic": 7.0}, ["dynamic"], ["model.int8.onnx"])
+    assert earlier_int8.default == "model.int8.onnx" and earlier_int8.recipe == "dynamic"
+    beats_both = choose({"fp32": 10.0, "model.onnx": 8.0, "model.int8.onnx": 7.0, "dynamic": 6.0}, ["dynamic"],
+                        ["model.onnx", "model.int8.onnx"])
+    assert beats_both.default == "int8" and "vs fp32 model.onnx 8.0 ms" in beats_both.reason
+    assert choose({"fp32": 10.0, "model.onnx": 6.0}, [], ["model.onnx"]).default == "model.onnx"
+
+
+def test_plain_int8_is_guarded_against_plain_and_timed_against_the_fused_graph(shared, monkeypatch):
+    """--graph plain: the guard's reference and the timing's fp32 are the plain graph exported now; the fused
+    model.onnx already in the dir is timed beside them and, faster here, stays what the runtime runs."""
+    import usad.quantize.guard as guard_module
+    from usad.export.pipeline import export_model_dir
+    from usad.runtime import Encoder
+
+    timed, reference = {}, []
+
+    def fused_fastest(paths, *args, **kwargs):
+        timed.update(paths)
+        reference.extend(n.op_type for n in onnx.load(paths["fp32"]).graph.node)  # a temporary copy: read it now
+        return {"fp32": 30.0, "model.onnx": 20.0, "dynamic": 25.0}, {"seconds": 1.0, "rounds": 0}
+
+    monkeypatch.setattr(guard_module, "time_models", fused_fastest)
+    target = work_dir() / "tiny-plain-after-fused"
+    shutil.copytree(tiny_dir(), target)
+    export_model_dir(target, parity_seconds=(1.0,), log=lambda m: None)  # fused fp32, no INT8
+    record = export_model_dir(target, graph="plain", int8=True, calibration=calibration_audio(),
+                              parity_seconds=(1.0,), quantize_options=FAST_QUANT | {"recipes": ("dynamic",)},
+                              log=lambda m: None)
+    assert set(timed) == {"fp32", "model.onnx", "dynamic"} and timed["model.onnx"] == target / "model.onnx"
+    assert "Softmax" in reference and "MultiHeadAttention" not in reference  # the plain graph, not the fused one
+    entry = record["files"]["model.plain.int8.onnx"]
+    assert entry["graph"] == "plain" and len(entry["guard"]["kept_float"]["attention_matmul"]) == 12
+    assert entry["guard"]["passed"] and entry["guard"]["choice"]["default"] == "model.onnx"
+    assert record["default"] == "model.onnx" and Encoder(target).path.name == "model.onnx"
 
 
 def test_export_makes_fp32_the_default_when_int8_measures_slower(shared, monkeypatch):

@@ -97,12 +97,22 @@ def forced_int8(record: dict, name: str) -> bool:
     return bool(((record.get("files") or {}).get(name) or {}).get("guard", {}).get("forced"))
 
 
+def shippable_files(model_dir: str | Path, record: dict | None = None) -> list[str]:
+    """The files of ``model_dir`` the runtime may run unasked, best first: present, not a recipe candidate
+    (``recipe_file``), not forced past the guard. ``record``: its export.json (read when None)."""
+    model_dir = Path(model_dir)
+    record = _export_record(model_dir) if record is None else record
+    candidates = {recipe_file(FORMAT_FILES["onnx-int8"], recipe) for recipe in INT8_RECIPES}
+    return [n for n in RUNTIME_PREFERENCE
+            if n not in candidates and (model_dir / n).is_file() and not forced_int8(record, n)]
+
+
 def choose_file(model_dir: str | Path, prefer: str | None = None) -> Path | None:
     """The ONNX file the runtime runs from a model dir, or None when it has none.
 
-    export.json's ``default`` (the file the exporter measured best) when present; else the first file of
-    ``RUNTIME_PREFERENCE`` that exists, passing over an INT8 file forced past its guard. ``prefer``:
-    "fp32" takes float files only, "int8" INT8 files only (a forced one included)."""
+    export.json's ``default`` (the file the exporter measured best) when present; else the first of
+    ``shippable_files``. ``prefer``: "fp32" takes float files only, "int8" INT8 files only (a forced one
+    included)."""
     if prefer not in (None, "fp32", "int8"):
         raise ValueError(f"prefer must be fp32 or int8, got {prefer!r}")
     model_dir = Path(model_dir)
@@ -113,4 +123,4 @@ def choose_file(model_dir: str | Path, prefer: str | None = None) -> Path | None
     default = record.get("default")
     if default in names:
         return model_dir / default
-    return next((model_dir / n for n in names if not forced_int8(record, n)), None)
+    return next((model_dir / n for n in shippable_files(model_dir, record)), None)
