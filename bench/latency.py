@@ -5,12 +5,15 @@ every format once, the order rotating from round to round (A B C, B C A, ...), s
 hits all formats alike. Reported per format: median and p95 latency, real-time factor (latency /
 audio seconds in the batch), throughput (audio seconds per second), the FLOP floor (the model's
 FLOPs for the call / the GEMM rate measured in this run at the same thread count) and latency over
-floor. Peak RSS per format comes from a fresh process (``usad.bench.memory``).
+floor. At one thread, ONNX Runtime and torch run the whole call on the calling thread, so the rows also
+carry its CPU time (``cpu_ms``): the call's work without the waits a loaded machine adds to wall time.
+Peak RSS per format comes from a fresh process (``usad.bench.memory``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -20,7 +23,15 @@ import torch
 
 from usad.bench.floor import encoder_gemm_shapes, gemm_rate, ort_int8_gemm_rate
 from usad.bench.harness import load_average, machine_info, summarize, time_cell
-from usad.bench.runners import CPU_FORMATS, CUDA_FORMATS, PRECISION, BenchModel, FormatUnavailable, make_runner
+from usad.bench.runners import (
+    CPU_FORMATS,
+    CUDA_FORMATS,
+    PEER_FORMATS,
+    PRECISION,
+    BenchModel,
+    FormatUnavailable,
+    make_runner,
+)
 from usad.config import SAMPLE_RATE
 from usad.files import atomic_write_json
 
@@ -38,6 +49,7 @@ class Grid:
     max_rounds: int = 30
     cell_budget_s: float = 4.0  # timed seconds per cell, all formats together, within the round limits
     memory: bool = True
+    peer: str | None = None  # CTranslate2 Whisper dir (scripts/convert_whisper_ct2.py): peer rows in every cell
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,7 +65,7 @@ class LatencyRow:
     threads: int | str  # "all": one per core
     batch: int
     seconds: float  # input length per clip
-    gflop: float  # FLOPs of the call
+    gflop: float | None  # FLOPs of the call (None for a peer, whose graph we do not count)
     median_ms: float | None = None
     p95_ms: float | None = None
     min_ms: float | None = None
@@ -63,6 +75,7 @@ class LatencyRow:
     floor_ms: float | None = None  # FLOPs / the GEMM rate measured in the same run
     x_floor: float | None = None
     error: str | None = None
+    cpu_ms: float | None = None  # median CPU time of the calling thread (threads 1, formats run in-thread)
 
     @property
     def ok(self) -> bool:
@@ -88,6 +101,18 @@ def latency_rows(record: dict, model: str | None = None) -> list[LatencyRow]:
 QUICK = Grid(seconds=(1.0, 10.0), formats=("torch-fp32", "onnx-fp32", "onnx-int8"), warmup=1, min_rounds=3,
              max_rounds=8, cell_budget_s=1.0, memory=False)
 FULL = Grid(batches=(1, 8), threads=(1, None))
+
+
+class ThreadCpu:
+    """A runner that also records the calling thread's CPU time per call."""
+
+    def __init__(self, runner: Callable):
+        self.runner, self.cpu = runner, []
+
+    def __call__(self, inputs) -> None:
+        start = time.thread_time()
+        self.runner(inputs)
+        self.cpu.append(time.thread_time() - start)
 
 
 def _inputs(seconds: float, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +155,8 @@ def run_latency(specs: Sequence[str | Path], grid: Grid = Grid(), device: str | 
     """Time every model of ``specs`` (model dirs or preset names) over ``grid``; returns the JSON record."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     formats = grid.formats or default_formats(device)
+    if grid.peer and not set(formats) & set(PEER_FORMATS):
+        formats = (*formats, *PEER_FORMATS)
     started, load_before = dt.datetime.now(dt.timezone.utc), load_average()
     models = [BenchModel.resolve(spec) for spec in specs]
     log(f"measuring GEMM rates for the floor ({device}, threads {[t or 'all' for t in grid.threads]})")
@@ -161,7 +188,7 @@ def _bench_model(spec: str, bench_model: BenchModel, formats: Sequence[str], gri
         runners = {}
         for fmt in formats:
             try:
-                runners[fmt] = make_runner(fmt, bench_model, threads)
+                runners[fmt] = make_runner(fmt, bench_model, threads, grid.peer)
             except FormatUnavailable as err:
                 entry["formats"].setdefault(fmt, {})["skipped"] = str(err)
                 log(f"  {bench_model.name} {fmt}: skipped ({err})")
@@ -169,20 +196,25 @@ def _bench_model(spec: str, bench_model: BenchModel, formats: Sequence[str], gri
             for seconds in grid.seconds:
                 waves, lengths = _inputs(seconds, batch)
                 prepared = {name: runner.prepare(waves, lengths) for name, runner in runners.items()}
-                times, errors = time_cell(runners, prepared, grid.warmup, grid.min_rounds, grid.max_rounds,
-                                          grid.cell_budget_s)
+                in_thread = {f: ThreadCpu(r) for f, r in runners.items() if threads == 1 and f not in PEER_FORMATS}
+                times, errors = time_cell(runners | in_thread, prepared, grid.warmup, grid.min_rounds,
+                                          grid.max_rounds, grid.cell_budget_s)
                 audio = seconds * batch
                 for fmt in runners:
+                    peer = fmt in PEER_FORMATS
                     cell = dict(model=bench_model.name, format=fmt, precision=PRECISION[fmt],
                                 threads=threads or "all", batch=batch, seconds=seconds,
-                                gflop=flops[seconds] * batch / 1e9)
+                                gflop=None if peer else flops[seconds] * batch / 1e9)
                     if fmt in errors:
                         rows.append(LatencyRow(**cell, error=errors[fmt]).to_dict())
                         log(f"  {bench_model.name} {fmt} {seconds:g} s x{batch}: failed ({errors[fmt]})")
                         continue
                     stats = summarize(times[fmt], audio)
-                    floor = _floor_ms(flops[seconds] * batch, floors[str(threads or "all")], PRECISION[fmt])
-                    rows.append(LatencyRow(**cell, **stats, floor_ms=floor,
+                    floor = None if peer else _floor_ms(flops[seconds] * batch, floors[str(threads or "all")],
+                                                        PRECISION[fmt])
+                    cpu = in_thread[fmt].cpu[-len(times[fmt]):] if fmt in in_thread else None
+                    rows.append(LatencyRow(**cell, **stats, cpu_ms=float(np.median(cpu)) * 1e3 if cpu else None,
+                                           floor_ms=floor,
                                            x_floor=stats["median_ms"] / floor if floor else None).to_dict())
                 log(f"  {bench_model.name} {seconds:g} s x{batch} threads {threads or 'all'}: "
                     + ", ".join(f"{f} {summarize(t, audio)['median_ms']:.1f} ms" for f, t in times.items()))
@@ -191,7 +223,7 @@ def _bench_model(spec: str, bench_model: BenchModel, formats: Sequence[str], gri
     for fmt in formats:
         info = entry["formats"].setdefault(fmt, {})
         info["file_bytes"] = bench_model.file_bytes(fmt)
-        if grid.memory and "skipped" not in info:
+        if grid.memory and "skipped" not in info and fmt not in PEER_FORMATS:
             info["memory"] = _memory(fmt, bench_model, spec, grid, device)
     return entry
 

@@ -4,6 +4,8 @@ CPU: ``torch-fp32`` (eager), ``torch-compiled`` (inductor, fp32, weights frozen)
 ``onnx-int8`` (ONNX Runtime, the model dir's ``model.onnx`` / ``model.int8.onnx``).
 CUDA: ``cuda-fp32`` (eager), ``cuda-bf16-graphs`` (bf16 autocast, inductor with CUDA graphs,
 mode "reduce-overhead"), ``tensorrt`` (listed with the reason it is not timed).
+Peer: ``peer-ct2-int8`` / ``peer-ct2-fp32``, the CTranslate2 Whisper tiny.en encoder (``scripts/
+convert_whisper_ct2.py``), timed in the same cells as the model when ``Grid.peer`` names its dir.
 A format that cannot run says why (``FormatUnavailable``) and the bench reports it as skipped.
 """
 
@@ -22,9 +24,11 @@ from usad.onnx_conventions import FORMAT_FILES, cpu_session, is_int8
 
 CPU_FORMATS = ("torch-fp32", "torch-compiled", *FORMAT_FILES)
 CUDA_FORMATS = ("cuda-fp32", "cuda-bf16-graphs", "tensorrt")
-ALL_FORMATS = CPU_FORMATS + CUDA_FORMATS
+PEER_FORMATS = {"peer-ct2-int8": "int8", "peer-ct2-fp32": "float32"}  # format -> subdir of the converted peer
+ALL_FORMATS = CPU_FORMATS + CUDA_FORMATS + tuple(PEER_FORMATS)
 PRECISION = {"torch-fp32": "fp32", "torch-compiled": "fp32", "cuda-fp32": "fp32", "cuda-bf16-graphs": "bf16",
-             "tensorrt": "fp16", **{fmt: "int8" if is_int8(name) else "fp32" for fmt, name in FORMAT_FILES.items()}}
+             "tensorrt": "fp16", "peer-ct2-int8": "int8", "peer-ct2-fp32": "fp32",
+             **{fmt: "int8" if is_int8(name) else "fp32" for fmt, name in FORMAT_FILES.items()}}
 
 
 class FormatUnavailable(UsadError, RuntimeError):
@@ -59,7 +63,9 @@ class BenchModel:
         raise FileNotFoundError(f"{spec}: neither a model directory nor a preset ({', '.join(list_presets())})")
 
     def file_for(self, fmt: str) -> Path | None:
-        """The file a format runs from (None for the torch formats of a preset)."""
+        """The file a format runs from (None for the torch formats of a preset, and for peers)."""
+        if fmt in PEER_FORMATS:
+            return None
         if fmt in FORMAT_FILES or fmt == "tensorrt":
             return None if self.directory is None else self.directory / FORMAT_FILES.get(fmt, "model.onnx")
         if self.directory is None:
@@ -124,6 +130,33 @@ class OnnxRunner:
         self.session.run(None, inputs)
 
 
+class Ct2WhisperRunner:
+    """CTranslate2 Whisper encoder on 30 s of log-mel features: Whisper pads every clip up to 30 s to 3000
+    frames, so this is its latency for any clip length (feature extraction not included)."""
+
+    FRAMES = 3000
+
+    def __init__(self, path: Path, threads: int | None):
+        try:
+            import ctranslate2
+        except ImportError as err:
+            raise FormatUnavailable("ctranslate2 is not importable here (pip install usad-edge[peer])") from err
+        if not (path / "model.bin").is_file():
+            raise FormatUnavailable(f"no {path / 'model.bin'} (run scripts/convert_whisper_ct2.py)")
+        self.ctranslate2 = ctranslate2
+        compute = "int8" if path.name == "int8" else "float32"
+        self.model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type=compute,
+                                                intra_threads=threads or 0, inter_threads=1)
+        self.mels = self.model.n_mels
+
+    def prepare(self, waves: np.ndarray, lengths: np.ndarray):
+        features = np.random.default_rng(0).standard_normal((waves.shape[0], self.mels, self.FRAMES)) * 0.5
+        return self.ctranslate2.StorageView.from_array(features.astype(np.float32))
+
+    def __call__(self, inputs) -> None:
+        self.model.encode(inputs, to_cpu=True)
+
+
 def tensorrt_runner(bench_model: BenchModel):
     """TensorRT is reported, never timed here: no machine of this project can install it, so engine
     timing is left to `trtexec` on the target (build_engine.sh, written by `usad export --format engine`)."""
@@ -134,8 +167,12 @@ def tensorrt_runner(bench_model: BenchModel):
     raise FormatUnavailable("engine timing is not implemented: use trtexec from build_engine.sh on the target")
 
 
-def make_runner(fmt: str, bench_model: BenchModel, threads: int | None):
-    """The runner of one format, or FormatUnavailable."""
+def make_runner(fmt: str, bench_model: BenchModel, threads: int | None, peer: str | Path | None = None):
+    """The runner of one format, or FormatUnavailable. ``peer``: the converted CTranslate2 dir (peer formats)."""
+    if fmt in PEER_FORMATS:
+        if peer is None:
+            raise FormatUnavailable("no peer dir given (usad bench latency --peer DIR)")
+        return Ct2WhisperRunner(Path(peer) / PEER_FORMATS[fmt], threads)
     cuda = torch.cuda.is_available()
     if fmt in CUDA_FORMATS and not cuda:
         raise FormatUnavailable("needs a CUDA GPU")

@@ -2,7 +2,9 @@
 embedding + frame mask out; dynamic batch and length; fbank inside the graph, in float.
 
 Two exporters: the dynamo exporter (opset >= 18, the default, for ONNX Runtime and TensorRT >= 10)
-and the legacy TorchScript exporter at opset 17 for TensorRT 8.5/8.6 (JetPack 5 and 6.0).
+and the legacy TorchScript exporter at opset 17 for TensorRT 8.5/8.6 (JetPack 5 and 6.0). Two graph
+forms (``usad.onnx_conventions.GRAPHS``): "fused" attention as ONNX Runtime contrib ops
+(``usad.export.attention``, dynamo only) or "plain" standard ONNX.
 TensorRT 8.5 cannot parse ONNX ``LayerNormalization``, so the legacy export writes LayerNorm as
 its primitive ops; the dynamo export keeps the fused op that TensorRT 10 and ORT run faster.
 """
@@ -20,8 +22,9 @@ from torch import Tensor, nn
 
 from usad.config import SAMPLE_RATE
 from usad.errors import UsadError
+from usad.export.module_swap import swapped_forward
 from usad.model import UsadEncoder
-from usad.onnx_conventions import DEFAULT_OPSET, LEGACY_OPSET
+from usad.onnx_conventions import DEFAULT_OPSET, GRAPHS, LEGACY_OPSET
 
 INPUT_NAMES = ("waveforms", "lengths")
 MAX_EXPORT_SAMPLES = SAMPLE_RATE * 3600  # the dynamic length axis' upper bound: one hour
@@ -63,6 +66,10 @@ def resolve_layers(layers: list[int] | None, depth: int) -> list[int]:
     return resolved
 
 
+def default_graph(opset: int) -> str:
+    return "fused" if opset >= DEFAULT_OPSET else "plain"
+
+
 def _layer_norm_primitive(self: nn.LayerNorm, x: Tensor) -> Tensor:
     mean = x.mean(-1, keepdim=True)
     centered = x - mean
@@ -72,22 +79,16 @@ def _layer_norm_primitive(self: nn.LayerNorm, x: Tensor) -> Tensor:
     return y
 
 
-@contextlib.contextmanager
 def _primitive_layer_norms(model: nn.Module):
     """Temporarily compute every LayerNorm from Reduce/Sub/Div ops (no ONNX LayerNormalization)."""
-    norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
-    for norm in norms:
-        norm.forward = _layer_norm_primitive.__get__(norm)
-    try:
-        yield
-    finally:
-        for norm in norms:
-            del norm.forward
+    return swapped_forward(model, nn.LayerNorm, _layer_norm_primitive)
 
 
 def export_onnx(model: UsadEncoder, path: str | Path, opset: int = DEFAULT_OPSET, layers: list[int] | None = None,
-                pooled: bool = False, metadata: dict | None = None) -> Path:
+                pooled: bool = False, metadata: dict | None = None, graph: str | None = None) -> Path:
     """Write ``model`` as ONNX to ``path``; opset 17 uses the legacy exporter, >= 18 the dynamo one.
+    ``graph`` "fused" (dynamo only) exports attention as ONNX Runtime contrib ops, "plain" as standard ONNX;
+    None: fused where the exporter allows it (opset >= 18), else plain.
 
     The graph's metadata carries the encoder config, layer list and output kind, so a lone .onnx
     file is self-describing for ``usad.runtime``. GELUs are reordered into the pattern ONNX Runtime
@@ -95,6 +96,9 @@ def export_onnx(model: UsadEncoder, path: str | Path, opset: int = DEFAULT_OPSET
     """
     if opset < LEGACY_OPSET:
         raise ExportError(f"opset {opset} is below {LEGACY_OPSET}; TensorRT 8.5+ and ORT targets need >= 17")
+    graph = graph or default_graph(opset)
+    if graph not in GRAPHS or (graph == "fused" and opset < DEFAULT_OPSET):
+        raise ExportError(f"graph {graph!r}: choose one of {GRAPHS}; 'fused' needs the dynamo exporter (opset >= 18)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().cpu()
@@ -108,23 +112,26 @@ def export_onnx(model: UsadEncoder, path: str | Path, opset: int = DEFAULT_OPSET
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if opset >= DEFAULT_OPSET:
+            from usad.export.attention import fused_attention
+
             batch = torch.export.Dim("batch", min=1, max=1024)
             samples = torch.export.Dim("samples", min=400, max=MAX_EXPORT_SAMPLES)
-            torch.onnx.export(wrapper, example, tmp, dynamo=True, opset_version=opset, input_names=INPUT_NAMES,
-                              output_names=names, external_data=False, verbose=False,
-                              dynamic_shapes={"waveforms": {0: batch, 1: samples}, "lengths": {0: batch}})
+            with fused_attention(model) if graph == "fused" else contextlib.nullcontext():
+                torch.onnx.export(wrapper, example, tmp, dynamo=True, opset_version=opset, input_names=INPUT_NAMES,
+                                  output_names=names, external_data=False, verbose=False,
+                                  dynamic_shapes={"waveforms": {0: batch, 1: samples}, "lengths": {0: batch}})
         else:
             axes = {"waveforms": {0: "batch", 1: "samples"}, "lengths": {0: "batch"},
                     names[0]: {0: "batch"} | ({} if pooled else {2: "frames"}), "mask": {0: "batch", 1: "frames"}}
             with _primitive_layer_norms(model):
                 torch.onnx.export(wrapper, example, tmp, dynamo=False, opset_version=opset, input_names=INPUT_NAMES,
                                   output_names=names, dynamic_axes=axes, do_constant_folding=True)
-    _write_metadata(tmp, model, layers, pooled, opset, metadata or {})
+    _write_metadata(tmp, model, layers, pooled, opset, graph, metadata or {})
     tmp.replace(path)
     return path
 
 
-def _write_metadata(path: Path, model: UsadEncoder, layers: list[int], pooled: bool, opset: int,
+def _write_metadata(path: Path, model: UsadEncoder, layers: list[int], pooled: bool, opset: int, graph: str,
                     extra: dict) -> None:
     import onnx
 
@@ -134,7 +141,7 @@ def _write_metadata(path: Path, model: UsadEncoder, layers: list[int], pooled: b
     canonical_gelu(proto)
     values = {"usad_encoder": json.dumps(model.config.to_dict()), "usad_layers": json.dumps(layers),
               "usad_output": output_names(pooled)[0], "usad_opset": str(opset),
-              "usad_exporter": "dynamo" if opset >= DEFAULT_OPSET else "torchscript",
+              "usad_exporter": "dynamo" if opset >= DEFAULT_OPSET else "torchscript", "usad_graph": graph,
               **{k: json.dumps(v) for k, v in extra.items()}}
     del proto.metadata_props[:]
     for key, value in values.items():

@@ -25,6 +25,7 @@ from usad.export.onnx_export import ExportError, _write_metadata, resolve_layers
 from usad.export.parity import ParityCase, compare_outputs
 from usad.model import UsadEncoder
 from usad.onnx_conventions import DEFAULT_OPSET, STREAM_FILES, cpu_session
+from usad.quantize.fidelity import Outputs
 from usad.quantize.guard import EncoderIO
 from usad.stream_step import StreamStep
 from usad.streaming import CONTROL_INPUTS, FrameStream, OrtStepRunner, algorithmic_latency_ms, next_name
@@ -122,7 +123,7 @@ def parity_record(cases: list[ParityCase], audio_kind: str) -> dict:
 
 class StreamIO(EncoderIO):
     """The INT8 guard's view of a chunk step: calibration feeds are the steps of real crops streamed
-    through the fp32 step; a crop's embedding is the mean over its streamed frames of each layer."""
+    through the fp32 step; a crop's outputs are its streamed frames of each layer."""
 
     def __init__(self, fp32_path: str | Path, config, layers: int):
         self.fp32_path, self.config, self.layers = fp32_path, config, range(layers)
@@ -140,10 +141,11 @@ class StreamIO(EncoderIO):
         stride = max(1, -(-len(feeds) // MAX_CALIBRATION_FEEDS))
         return feeds[::stride]
 
-    def clip_embeddings(self, session, crops: Sequence[np.ndarray]) -> np.ndarray:
+    def outputs(self, session, crops: Sequence[np.ndarray]) -> Outputs:
         runner = OrtStepRunner(session)
-        return np.stack([stream_audio(runner, runner.state_shapes, self.config, self.layers, crop, seed=None)
-                         .mean(1) for crop in crops])
+        frames = [stream_audio(runner, runner.state_shapes, self.config, self.layers, crop, seed=None)
+                  for crop in crops]  # (L, T, D) each, every frame real
+        return Outputs(frames, [np.ones(f.shape[1], dtype=bool) for f in frames], pooled=False)
 
 
 

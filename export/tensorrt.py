@@ -24,8 +24,8 @@ PROFILE_BATCH = (1, 1, 8)
 # (fp32 ONNX, TensorRT-form INT8 ONNX, engine stem) per target.
 TARGET_FILES = {
     target: (fp32, tensorrt_int8_name(fp32), fp32.removesuffix(".onnx"))
-    for target, fp32 in (("tensorrt-10", file_names(LEGACY_OPSET + 1)[0]),
-                         ("tensorrt-8.5", file_names(LEGACY_OPSET)[0]))
+    for target, fp32 in (("tensorrt-10", file_names(LEGACY_OPSET + 1, "plain")[0]),
+                         ("tensorrt-8.5", file_names(LEGACY_OPSET, "plain")[0]))
 }
 
 
@@ -139,7 +139,7 @@ def write_build_script(model_dir: Path) -> Path:
              "set -euo pipefail", 'cd "$(dirname "$0")"', "",
              'TRT_MAJOR="${TRT_MAJOR:-$(dpkg-query -W -f=\'${Version}\' libnvinfer-bin 2>/dev/null | cut -d. -f1)}"',
              'TRT_MAJOR="${TRT_MAJOR:-10}"', ""]
-    sections = {"tensorrt-10": "JetPack 6.1+ (TensorRT 10): dynamo export, opset 18",
+    sections = {"tensorrt-10": "JetPack 6.1+ (TensorRT 10): dynamo export, opset 18, plain graph",
                 "tensorrt-8.5": "JetPack 5.1 / 6.0 (TensorRT 8.5 / 8.6): legacy export, opset 17"}
     for i, (target, (fp32, trt_int8, stem)) in enumerate(TARGET_FILES.items()):
         test = '-ge 10' if target == "tensorrt-10" else '-lt 10'
@@ -149,7 +149,7 @@ def write_build_script(model_dir: Path) -> Path:
         if (model_dir / fp32).is_file():
             body += trtexec_commands(fp32, f"{stem}.fp16.engine", int8=False)
         else:
-            body.append(f"echo 'no {fp32}: run usad export{' --opset 17' if i else ''} first' >&2")
+            body.append(f"echo 'no {fp32}: run usad export {'--opset 17' if i else '--graph plain'} first' >&2")
         if (model_dir / trt_int8).is_file():
             body += trtexec_commands(trt_int8, f"{stem}.int8.engine", int8=True)
         lines += [f"  {line}" for line in body] + ["fi", ""]

@@ -75,3 +75,28 @@ def ensure_node_names(model: onnx.ModelProto) -> onnx.ModelProto:
             node.name = f"{node.op_type}_{i}"
         used.add(node.name)
     return model
+
+
+def _scope(node: onnx.NodeProto) -> str:
+    """The encoder module a node came from: "model.blocks.3", "model.subsampler", ... (else its name).
+
+    The dynamo exporter records module scopes in node metadata; the legacy exporter names nodes by path
+    ("/model/blocks.3/attn/qkv/MatMul")."""
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            scopes = [s.strip(" '\"") for s in prop.value.strip("[]").split(",")]
+            if len(scopes) > 2:
+                return scopes[2]
+    parts = node.name.split("/")
+    return f"{parts[1]}.{parts[2]}" if len(parts) > 3 and parts[0] == "" else node.name
+
+
+def layer_groups(model: onnx.ModelProto, nodes: list[str]) -> dict[str, list[str]]:
+    """``nodes`` grouped by encoder module (fbank, subsampler, positional encoder, each block), in graph
+    order: the unit the guard's sensitivity search measures and excludes."""
+    wanted = set(nodes)
+    groups: dict[str, list[str]] = {}
+    for node in model.graph.node:
+        if node.name in wanted:
+            groups.setdefault(_scope(node), []).append(node.name)
+    return groups

@@ -1,10 +1,15 @@
-"""Regenerate the default model shipped in the package (usad/assets/usad-default): an INT8 ONNX encoder.
+"""Regenerate the default model shipped in the package (usad/assets/usad-default): of the exported variants, the
+fastest variant x format that keeps >= 99 % of its own fp32 task score and fits the package.
 
-    .venv/bin/python scripts/make_default_model.py                       # fresh usad-tiny, UNTRAINED
-    .venv/bin/python scripts/make_default_model.py --model-dir runs/tiny  # a trained (distilled) edge model
+    bash scripts/bench_cpu_graphs.sh                     # exports every variant, times them side by side
+    .venv/bin/usad data tasks --out data/tasks           # the task suite's audio
+    .venv/bin/python scripts/make_default_model.py --candidates runs/cpu-graphs/usad-* \\
+        --latency bench/results/<date>_<machine>_latency.json --tasks data/tasks
 
-The package ships whatever this writes; it must stay <= 8 MB. Without --model-dir the weights are
-a seeded random init, and config.json, the ONNX metadata and a runtime warning all say so.
+Formats considered per variant: the fused fp32 graph and every INT8 recipe file that passed its guard, each at
+most 8 MB. They are taken fastest first (10 s, batch 1, from the latency run) and task-scored against the
+variant's fp32 graph until one keeps ``--min-retention``; that file ships, with the variant's config.json, an
+export.json naming it the default, and a README that says what was measured.
 """
 
 from __future__ import annotations
@@ -12,57 +17,81 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 ASSET_DIR = Path(__file__).resolve().parents[1] / "usad" / "assets" / "usad-default"
 MAX_BYTES = 8_000_000
-UNTRAINED_NOTE = ("UNTRAINED: a seeded random init of usad-tiny, shipped so `usad embed` works out of the box "
-                  "until a distilled edge variant replaces it (scripts/make_default_model.py --model-dir DIR).")
+
+
+def candidate_files(model_dir: Path) -> list[tuple[str, str]]:
+    """(bench format, file name) of the fused fp32 graph and each INT8 recipe file that passed its guard."""
+    from usad.onnx_conventions import EXPORT_RECORD, recipe_file
+
+    record = json.loads((model_dir / EXPORT_RECORD).read_text())
+    guard = record["files"]["model.int8.onnx"]["guard"]
+    passed = [r for r in guard["recipes"] if [a for a in guard["attempts"] if a["recipe"] == r][-1]["passed"]]
+    files = [("onnx-fp32", "model.onnx")] + [(f"onnx-int8-{r}", recipe_file("model.int8.onnx", r)) for r in passed]
+    return [(fmt, name) for fmt, name in files if (model_dir / name).stat().st_size <= MAX_BYTES]
 
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", type=Path, help="trained model dir to ship (default: fresh usad-tiny)")
-    parser.add_argument("--preset", default="usad-tiny")
-    parser.add_argument("--calibration", type=Path, nargs="+", required=True,
-                        help="INT8 calibration audio: dirs of audio files or .tar shards (e.g. ../shared/data)")
+    parser.add_argument("--candidates", type=Path, nargs="+", required=True,
+                        help="model dirs exported with --int8 --keep-candidates (scripts/bench_cpu_graphs.sh)")
+    parser.add_argument("--latency", type=Path, required=True, help="usad bench latency JSON of those dirs")
+    parser.add_argument("--tasks", type=Path, required=True, help="task audio built by `usad data tasks`")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", default="2")
+    parser.add_argument("--min-retention", type=float, default=0.99)
     parser.add_argument("--out", type=Path, default=ASSET_DIR)
     args = parser.parse_args(argv)
 
-    import torch
+    from usad.bench.accuracy import task_scorer
+    from usad.bench.latency import latency_rows
+    from usad.modeldir import CONFIG_FILE
 
-    from usad.export.pipeline import export_model_dir
-    from usad.model import create_model
-    from usad.modeldir import CONFIG_FILE, save
+    rows = latency_rows(json.loads(args.latency.read_text()))
+    timed = []
+    for model_dir in args.candidates:
+        for fmt, name in candidate_files(model_dir):
+            ms = next((r.median_ms for r in rows if r.model == model_dir.name and r.format == fmt and r.ok
+                       and r.seconds == 10.0 and r.batch == 1 and str(r.threads) == args.threads), None)
+            if ms is not None:
+                timed.append((ms, model_dir, name))
+    if not timed:
+        raise SystemExit(f"{args.latency}: no 10 s, batch 1, threads {args.threads} rows for the candidates")
+    score = task_scorer(args.tasks, seeds=args.seeds)
+    fp32_scores: dict[Path, float] = {}
+    for ms, model_dir, name in sorted(timed, key=lambda t: t[0]):
+        fp32_scores.setdefault(model_dir, score(str(model_dir / "model.onnx")))
+        retention = score(str(model_dir / name)) / fp32_scores[model_dir] if name != "model.onnx" else 1.0
+        print(f"{model_dir.name} {name}: {ms:.1f} ms, task retention vs its fp32 {retention:.4f}")
+        if retention >= args.min_retention:
+            return _write(args.out, model_dir, name, ms, retention, fp32_scores[model_dir], CONFIG_FILE)
+    raise SystemExit(f"no candidate keeps {args.min_retention:.0%} of its fp32 task score")
 
-    with tempfile.TemporaryDirectory(prefix="usad-default-") as work:
-        work_dir = Path(work) / "model"
-        if args.model_dir:
-            shutil.copytree(args.model_dir, work_dir)
-        else:
-            torch.manual_seed(0)
-            save(create_model(args.preset), work_dir, extra={"untrained": True, "note": UNTRAINED_NOTE})
-        export_model_dir(work_dir, int8=True, calibration=args.calibration)
-        int8 = work_dir / "model.int8.onnx"
-        if int8.stat().st_size > MAX_BYTES:
-            raise SystemExit(f"{int8}: {int8.stat().st_size / 1e6:.1f} MB > {MAX_BYTES / 1e6:.0f} MB package limit")
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        args.out.mkdir(parents=True)
-        shutil.copy(int8, args.out / "model.int8.onnx")
-        config = json.loads((work_dir / CONFIG_FILE).read_text())
-        (args.out / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        shutil.copy(work_dir / "export.json", args.out / "export.json")
-        guard = json.loads((work_dir / "export.json").read_text())["files"]["model.int8.onnx"]["guard"]
-        status = UNTRAINED_NOTE if config.get("untrained") else f"Trained model from {args.model_dir}."
-        (args.out / "README.md").write_text(
-            f"# Default model shipped with usad-edge\n\n{config['variant']}, INT8 QDQ ONNX "
-            f"({int8.stat().st_size / 1e6:.1f} MB), held-out embedding cosine vs fp32 "
-            f"{guard['attempts'][-1]['cosine']:.5f}.\n\n{status}\n\n"
-            "Regenerate: `.venv/bin/python scripts/make_default_model.py [--model-dir TRAINED_DIR]`.\n")
-    print(f"wrote {args.out}: {sorted(p.name for p in args.out.iterdir())}")
-    return args.out
+
+def _write(out: Path, model_dir: Path, name: str, ms: float, retention: float, fp32_score: float,
+           config_file: str) -> Path:
+    shipped = "model.onnx" if name == "model.onnx" else "model.int8.onnx"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    shutil.copy(model_dir / name, out / shipped)
+    shutil.copy(model_dir / config_file, out / config_file)
+    record = json.loads((model_dir / "export.json").read_text())
+    files = {shipped: record["files"]["model.onnx" if shipped == "model.onnx" else "model.int8.onnx"]}
+    (out / "export.json").write_text(json.dumps({"default": shipped, "files": files, "chosen_from": {
+        "model_dir": str(model_dir), "file": name, "latency_ms_10s": ms, "task_retention": retention,
+        "fp32_task_score": fp32_score}}, indent=2))
+    config = json.loads((model_dir / config_file).read_text())
+    (out / "README.md").write_text(
+        f"# Default model shipped with usad-edge\n\n{config['variant']} ({model_dir.name}), `{name}` "
+        f"({(out / shipped).stat().st_size / 1e6:.1f} MB): the fastest variant x format that keeps >= 99 % of its "
+        f"fp32 task score ({retention:.4f}), {ms:.1f} ms for 10 s of audio in the latency run.\n\n"
+        "Regenerate: `scripts/make_default_model.py` (its docstring has the commands).\n")
+    print(f"wrote {out}: {sorted(p.name for p in out.iterdir())}")
+    return out
 
 
 if __name__ == "__main__":

@@ -106,6 +106,10 @@ def test_bad_specs_and_formats(tmp_path):
         BenchModel.resolve(tmp_path / "missing")
     with pytest.raises(FormatUnavailable, match="preset without a model dir"):
         make_runner("onnx-fp32", BenchModel.resolve("usad-nano"), 1)
+    with pytest.raises(FormatUnavailable, match="no peer dir"):
+        make_runner("peer-ct2-int8", BenchModel.resolve("usad-nano"), 1)
+    with pytest.raises(FormatUnavailable, match="ctranslate2|model.bin"):
+        make_runner("peer-ct2-fp32", BenchModel.resolve("usad-nano"), 1, peer=tmp_path)
     with pytest.raises(FormatUnavailable, match="CUDA"):
         if torch.cuda.is_available():
             pytest.skip("a GPU is present")

@@ -15,6 +15,7 @@ from test_export_fixtures import exported_dir, tiny_dir
 import usad
 from usad.backends import TorchBackend
 from usad.embed import Windowing, embed_files
+from usad.onnx_conventions import shippable_files
 from usad.runtime import Encoder, RuntimeModelError, default_model_dir
 
 
@@ -80,9 +81,11 @@ def test_runtime_matches_torch_backend_on_real_audio_long_and_short(exported, sh
     np.testing.assert_allclose(single, ours.embeddings[str(short_file)], atol=1e-5)
 
 
-def test_picks_int8_when_present(exported):
-    assert Encoder(exported).path.name == "model.int8.onnx"
+def test_picks_the_exporters_measured_default(exported):
+    default = json.loads((exported / "export.json").read_text())["default"]  # the fastest file, by timing
+    assert Encoder(exported).path.name == default and default in shippable_files(exported)
     assert Encoder(exported, prefer="fp32").path.name == "model.onnx"
+    assert Encoder(exported, prefer="int8").path.name == "model.int8.onnx"
 
 
 def test_chunked_embedding_of_long_array_is_close_to_whole(exported, shared):

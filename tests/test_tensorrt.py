@@ -19,7 +19,7 @@ def record(exported):
     return json.loads((exported / "export.json").read_text())["tensorrt"]
 
 
-@pytest.mark.parametrize("target,files", [("tensorrt-10", ["model.onnx", "model.trt.int8.onnx"]),
+@pytest.mark.parametrize("target,files", [("tensorrt-10", ["model.plain.onnx", "model.plain.trt.int8.onnx"]),
                                           ("tensorrt-8.5", ["model.opset17.onnx", "model.opset17.trt.int8.onnx"])])
 def test_every_node_is_in_the_targets_operator_list(exported, record, target, files):
     for name in files:
@@ -41,18 +41,18 @@ def test_operator_check_catches_unsupported_ops():
     assert {"MatMul", "Conv", "QuantizeLinear", "DequantizeLinear"} <= TRT_8_5 & TRT_10
 
 
-@pytest.mark.parametrize("name", ["model.trt.int8.onnx", "model.opset17.trt.int8.onnx"])
+@pytest.mark.parametrize("name", ["model.plain.trt.int8.onnx", "model.opset17.trt.int8.onnx"])
 def test_qdq_placement_follows_explicit_quantization_rules(exported, record, name):
     model = onnx.load(exported / name)
     rules = check_qdq_rules(model)
     assert rules["passed"], rules["problems"][:5]
     assert rules["quantized_layers"] == 32
-    assert record["tensorrt-10" if name.startswith("model.trt") else "tensorrt-8.5"]["qdq_rules"]["passed"]
+    assert record["tensorrt-10" if name.startswith("model.plain") else "tensorrt-8.5"]["qdq_rules"]["passed"]
 
 
 def test_qdq_rules_flag_orts_cpu_form(exported):
     """ORT's CPU file dequantizes INT32 biases, which TensorRT cannot: the check must say so."""
-    rules = check_qdq_rules(onnx.load(exported / "model.int8.onnx"))
+    rules = check_qdq_rules(onnx.load(exported / "model.plain.int8.onnx"))
     assert not rules["passed"] and any("zero point" in p for p in rules["problems"])
 
 
@@ -60,10 +60,10 @@ def test_trt_form_computes_what_the_cpu_int8_computes(exported, tmp_path):
     import numpy as np
     import onnxruntime as ort
 
-    converted = to_trt_qdq(exported / "model.int8.onnx", tmp_path / "t.onnx")
+    converted = to_trt_qdq(exported / "model.plain.int8.onnx", tmp_path / "t.onnx")
     wave = (np.random.default_rng(0).standard_normal((1, 32_000)) * 0.1).astype(np.float32)
     feed = {"waveforms": wave, "lengths": np.array([32_000])}
-    a = ort.InferenceSession(str(exported / "model.int8.onnx")).run(None, feed)[0]
+    a = ort.InferenceSession(str(exported / "model.plain.int8.onnx")).run(None, feed)[0]
     b = ort.InferenceSession(str(converted)).run(None, feed)[0]
     np.testing.assert_allclose(a, b, atol=1e-3)
 
@@ -72,7 +72,7 @@ def test_build_script_is_valid_shell_with_both_targets(exported, record):
     script = exported / record["script"]
     subprocess.run(["bash", "-n", str(script)], check=True)
     text = script.read_text()
-    for name in ("model.onnx", "model.trt.int8.onnx", "model.opset17.onnx", "model.opset17.trt.int8.onnx"):
+    for name in ("model.plain.onnx", "model.plain.trt.int8.onnx", "model.opset17.onnx", "model.opset17.trt.int8.onnx"):
         assert f"--onnx={name}" in text
     assert "--minShapes=waveforms:1x400,lengths:1" in text and "--int8" in text and "UNVERIFIED" in text
     assert record["verified_on_device"] is False and "not importable" in record["engines"]

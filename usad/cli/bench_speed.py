@@ -25,7 +25,7 @@ def _threads(text: str | None) -> tuple[int | None, ...] | None:
     return None if text is None else tuple(None if x == "all" else int(x) for x in text.split(","))
 
 
-def _grid(quick: bool, full: bool, seconds, batch, threads, formats, rounds, memory):
+def _grid(quick: bool, full: bool, seconds, batch, threads, formats, rounds, memory, peer=None):
     from usad.bench.latency import FULL, QUICK, Grid, with_overrides
     from usad.bench.runners import ALL_FORMATS
 
@@ -38,7 +38,7 @@ def _grid(quick: bool, full: bool, seconds, batch, threads, formats, rounds, mem
     try:
         base = QUICK if quick else FULL if full else Grid()
         return with_overrides(base, seconds=_floats(seconds), batches=_ints(batch), threads=_threads(threads),
-                              formats=chosen, min_rounds=rounds, memory=memory)
+                              formats=chosen, min_rounds=rounds, memory=memory, peer=str(peer) if peer else None)
     except ValueError as err:
         raise typer.BadParameter(f"grid option: {err}") from err
 
@@ -68,6 +68,9 @@ def latency(
     memory: bool = typer.Option(None, "--memory/--no-memory", help=GRID_HELP["memory"]),
     device: str = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
     out: Path = typer.Option(None, help="Folder for <date>_<machine>_latency.json/.md (default bench/results)."),
+    peer: Path = typer.Option(None, exists=True, file_okay=False,
+                              help="CTranslate2 Whisper dir from scripts/convert_whisper_ct2.py: its INT8 and fp32 "
+                                   "encoder are timed in every cell, as peer rows."),
 ):
     """Latency x format x input length x batch x threads, with the FLOP floor measured in the same run."""
     require("bench", "usad bench latency")
@@ -76,7 +79,7 @@ def latency(
     from usad.bench.latency import run_latency, write_model_bench
     from usad.bench.writer import write_report
 
-    grid = _grid(quick, full, seconds, batch, threads, formats, rounds, memory)
+    grid = _grid(quick, full, seconds, batch, threads, formats, rounds, memory, peer)
     from usad.modeldir import ModelDirError
 
     try:
