@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from usad.versions import library_versions
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -46,19 +48,6 @@ def machine_info(device: str) -> dict:
 
 def load_average() -> list[float] | None:
     return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries results depend on, as installed (absent ones left out)."""
-    from importlib import metadata
-
-    versions = {}
-    for name in ("usad-edge", "torch", "onnxruntime", "onnx", "numpy", "scikit-learn", "soundfile", "soxr"):
-        try:
-            versions[name.replace("-", "_")] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def time_cell(runners: dict[str, Callable], prepared: dict, warmup: int = 2, min_rounds: int = 5,

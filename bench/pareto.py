@@ -32,23 +32,31 @@ def _mean_and_se(tasks: dict, names: list[str]) -> tuple[float, float]:
     return sum(scores) / len(scores), math.sqrt(sum(s * s for s in ses)) / len(ses)
 
 
-def family_table(accuracy: dict, latency: dict[str, float] | None = None) -> dict:
-    """Rows with params, GFLOPs/s, frame rate, mean score +- CI, retention +- CI, per-task scores."""
+def model_cost(spec: str | Path) -> dict:
+    """Variant, parameters, frame rate and GFLOPs per second of audio of a model dir (empty for other specs)."""
+    if not Path(spec).is_dir():
+        return {}
     import usad
     from usad.model import count_parameters
 
+    model = usad.load(spec)
+    return {"variant": model.config.name, "parameters": count_parameters(model), "frame_rate": model.config.frame_rate,
+            "gflops_per_second": round(model.gflops_per_second(), 4)}
+
+
+def family_table(accuracy: dict, latency: dict[str, float] | None = None) -> dict:
+    """Rows with params, GFLOPs/s, frame rate, mean score +- CI, retention +- CI, per-task scores."""
     rows = accuracy["models"]
     reference = next(r for r in rows if r["model"] == accuracy["reference"])
-    # Only tasks that every row scored, so every mean is over the same tasks.
-    names = [n for n in reference["tasks"] if all(r["tasks"].get(n) for r in rows)]
+    # Only columns every row scored, so every mean is over the same ones; on a suite with noisy conditions the
+    # headline columns (clean and 0 dB), as the accuracy report's mean.
+    headline, columns = accuracy.get("headline"), accuracy.get("columns", {})
+    names = [n for n in reference["tasks"] if all(r["tasks"].get(n) for r in rows)
+             and (not headline or columns[n][1] in headline)]
     ref_mean, ref_se = _mean_and_se(reference["tasks"], names)
     out = []
     for row in rows:
-        entry = {"model": row["model"], "spec": row["spec"]}
-        if Path(row["spec"]).is_dir():
-            model = usad.load(row["spec"])
-            entry.update(variant=model.config.name, parameters=count_parameters(model),
-                         frame_rate=model.config.frame_rate, gflops_per_second=round(model.gflops_per_second(), 4))
+        entry = {"model": row["model"], "spec": row["spec"], **model_cost(row["spec"])}
         mean, se = _mean_and_se(row["tasks"], names)
         ratio = mean / ref_mean
         ratio_se = 0.0 if row is reference else ratio * math.hypot(se / mean, ref_se / ref_mean)
@@ -89,7 +97,7 @@ def family_markdown(table: dict) -> str:
     def pct(x: float) -> str:
         return f"{100 * x:.1f}"
 
-    tasks = table["tasks"]
+    tasks = [t for t in table["tasks"] if "@" not in t]  # clean columns; the mean also covers the noisy ones
     lines = [f"# Model family: mean probe score vs compute (reference: {table['reference']})", "",
              "| model | params (M) | GFLOPs / s audio | x fewer FLOPs | frame rate | mean score [95% CI] | "
              "retention [95% CI] | " + " | ".join(tasks) + " | Pareto |",
@@ -102,7 +110,8 @@ def family_markdown(table: dict) -> str:
             f"{r.get('frame_rate', 'n/a')} | {pct(r['mean'])} [{pct(r['mean_ci'][0])}, {pct(r['mean_ci'][1])}] | "
             f"{r['retention']:.3f} [{r['retention_ci'][0]:.3f}, {r['retention_ci'][1]:.3f}] | "
             + " | ".join(cells) + f" | {'yes' if r.get('pareto_gflops_per_second') else ''} |")
-    lines += ["", "Mean over the tasks every model was scored on; CIs from the per-task bootstrap CIs "
+    lines += ["", f"Mean over the {len(table['tasks'])} columns every model was scored on (clean and 0 dB where the "
+                  "suite has noisy conditions; per-task columns above: clean); CIs from the per-task bootstrap CIs "
                   "(see usad.bench.pareto)."]
     return "\n".join(lines) + "\n"
 
@@ -130,7 +139,7 @@ def family_plot(table: dict, path: Path) -> None:
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xticks([r[key] for r in rows], [f"{r[key]:.3g}" for r in rows], rotation=45, fontsize=8)
         ax.set_xlabel(label)
-        ax.set_ylabel(f"mean probe accuracy over {len(table['tasks'])} tasks (%)")
+        ax.set_ylabel(f"mean probe score over {len(table['tasks'])} task columns (%)")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -75,6 +75,14 @@ def retention_table(result: dict) -> list[str]:
     return lines
 
 
+def domain_teacher_table(result: dict) -> list[str]:
+    keys = list(result["models"][0].get("vs_domain_teacher", {}))
+    lines = ["| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for row in result["models"]:
+        lines.append(f"| {_role(row)} | " + " | ".join(_ratio(row["vs_domain_teacher"][k]) for k in keys) + " |")
+    return lines
+
+
 def task_table(result: dict, condition: str) -> list[str]:
     tasks = list(result["tasks"])
     cols = [t if condition == "clean" else f"{t}@{condition}" for t in tasks]
@@ -96,6 +104,9 @@ def accuracy_markdown(result: dict) -> str:
     if result.get("best_teacher"):
         lines += ["", "## Retention against the best teacher (mean score / best-teacher mean)", "",
                   *retention_table(result)]
+    if result["models"][0].get("vs_domain_teacher"):
+        lines += ["", "## Retention against each domain's teacher on that teacher's own tasks (clean + 0 dB)", "",
+                  *domain_teacher_table(result)]
     for condition in result["conditions"]:
         lines += ["", f"## Per task, {CONDITION_TITLES[condition]} (mean [95% CI])", "", *task_table(result, condition)]
     lines += ["", "## Chosen probes (clean; layer, pooling, C = 1 / L2, validation score, chance)", "",

@@ -15,6 +15,10 @@ from usad.data.interference import CONDITIONS
 from usad.data.tasks import DOMAINS
 
 HEADLINE = ("clean", "snr0")
+# Each teacher kind's own domain (a prefix of the task domains: "speech" covers content and paralinguistic):
+# the student's retention is scored against each teacher on that teacher's tasks only.
+TEACHER_DOMAINS = {"whisper": "speech", "aisfx": "sound", "atst-frame": "sound", "beats": "sound",
+                   "crepe": "music"}
 
 
 def mean_or_none(values) -> float | None:
@@ -52,6 +56,12 @@ def _ratio(row: dict, other: dict, cols: list[str]) -> float | None:
     return float(np.mean([_score(row, c) for c in common]) / np.mean([_score(other, c) for c in common]))
 
 
+def domain_teachers(rows: list[dict]) -> list[tuple[str, dict]]:
+    """(domain, teacher row) for every teacher row whose kind has a domain (``TEACHER_DOMAINS``)."""
+    return [(TEACHER_DOMAINS[r["spec"].split(":")[1]], r) for r in rows
+            if r["spec"].startswith("teacher:") and r["spec"].split(":")[1] in TEACHER_DOMAINS]
+
+
 def best_teacher(rows: list[dict]) -> dict | None:
     """Per column the best teacher row's result (``from`` names it); None without teacher rows."""
     teachers = [r for r in rows if r["spec"].startswith("teacher:")]
@@ -84,6 +94,10 @@ def summarize(rows: list[dict], models: list[str], task_data: dict[str, dict], c
                 **{c: _ratio(row, ceiling, [col for col in cols if cols[col][1] == c]) for c in ("clean", *conditions)},
                 "domains": {d: _ratio(row, ceiling, [col for col in headline if domain_of[cols[col][0]] == d])
                             for d in DOMAINS}}
+        row["vs_domain_teacher"] = {
+            f"{domain} vs {teacher['model']}": _ratio(row, teacher, [col for col in headline
+                                                                   if domain_of[cols[col][0]].startswith(domain)])
+            for domain, teacher in domain_teachers(rows)}
     info = {name: _task_info(m) for name, m in task_data.items()}
     return {"reference": reference["model"], "tasks": info, "columns": cols, "headline": list(HEADLINE),
             "conditions": ["clean", *conditions], "snr_db": {c: CONDITIONS[c] for c in conditions},

@@ -66,8 +66,10 @@ def resolve_layers(layers: list[int] | None, depth: int) -> list[int]:
     return resolved
 
 
-def default_graph(opset: int) -> str:
-    return "fused" if opset >= DEFAULT_OPSET else "plain"
+def default_graph(opset: int, streaming: bool = False) -> str:
+    """Fused where it can run: the dynamo exporter, and a full-context model (the contrib attention has no
+    chunk mask, so a streaming model's full-sequence graph stays plain)."""
+    return "fused" if opset >= DEFAULT_OPSET and not streaming else "plain"
 
 
 def _layer_norm_primitive(self: nn.LayerNorm, x: Tensor) -> Tensor:
@@ -96,9 +98,11 @@ def export_onnx(model: UsadEncoder, path: str | Path, opset: int = DEFAULT_OPSET
     """
     if opset < LEGACY_OPSET:
         raise ExportError(f"opset {opset} is below {LEGACY_OPSET}; TensorRT 8.5+ and ORT targets need >= 17")
-    graph = graph or default_graph(opset)
+    graph = graph or default_graph(opset, model.config.streaming)
     if graph not in GRAPHS or (graph == "fused" and opset < DEFAULT_OPSET):
         raise ExportError(f"graph {graph!r}: choose one of {GRAPHS}; 'fused' needs the dynamo exporter (opset >= 18)")
+    if graph == "fused" and model.config.streaming:
+        raise ExportError("the fused attention has no chunk mask: export a streaming model with --graph plain")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().cpu()

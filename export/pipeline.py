@@ -14,6 +14,7 @@ from usad.export.onnx_export import ExportError, default_graph, export_onnx, res
 from usad.export.parity import COSINE_TOLERANCE, MAX_ABS_TOLERANCE, PARITY_SECONDS, check_parity, parity_report
 from usad.files import atomic_write_json
 from usad.onnx_conventions import DEFAULT_OPSET, EXPORT_RECORD, file_names, shippable_files, tensorrt_int8_name
+from usad.versions import library_versions
 
 RUNS_ON = {"fused": "onnxruntime (contrib ops: RotaryEmbedding, MultiHeadAttention)",
            "plain": "any ONNX runtime: onnxruntime, TensorRT"}
@@ -38,6 +39,7 @@ def update_export_json(model_dir: Path, updates: dict) -> dict:
             record[key].update(value)
         else:
             record[key] = value
+    record["versions"] = library_versions()  # of the last write: what produced the files now recorded
     atomic_write_json(path, record, indent=2)
     return record
 
@@ -75,13 +77,13 @@ def export_model_dir(
     from usad.quantize import CalibrationError
 
     model_dir = Path(model_dir)
-    graph = graph or ("plain" if engine else default_graph(opset))
+    model = load(model_dir)
+    graph = graph or ("plain" if engine else default_graph(opset, model.config.streaming))
     if engine and graph == "fused":
         raise ExportError("TensorRT cannot parse ONNX Runtime's contrib ops: export the engine from --graph plain")
     if int8 and not calibration:
         raise CalibrationError("INT8 needs calibration audio: pass --calibration DIR_OR_SHARDS (a few minutes of "
                                "real audio like the deployment's)")
-    model = load(model_dir)
     layers = resolve_layers(layers, model.config.depth)
     fp32_name, int8_name = file_names(opset, graph)
     fp32_path = model_dir / fp32_name

@@ -71,7 +71,7 @@ def export_stream_onnx(model: UsadEncoder, path: str | Path, layers: list[int] |
         torch.onnx.export(step, example, tmp, dynamo=True, opset_version=opset, input_names=names,
                           output_names=["hidden_states", *(next_name(s) for s in step.state_names)],
                           dynamic_shapes=dynamic, external_data=False, verbose=False)
-    _write_metadata(tmp, model, layers, False, opset, stream_metadata(model) | (metadata or {}))
+    _write_metadata(tmp, model, layers, False, opset, "plain", stream_metadata(model) | (metadata or {}))
     tmp.replace(path)
     return path
 
@@ -198,7 +198,9 @@ def export_stream_dir(model_dir: str | Path, int8: bool = False, layers: list[in
     graph_io = StreamIO(fp32_path, model.config, len(layers))
     try:
         report = quantize_guarded(fp32_path, int8_path, calibration, min_cosine=min_cosine or DEFAULT_MIN_COSINE,
-                                  force=force, graph_io=graph_io, log=log, **(quantize_options or {}))
+                                  force=force, graph_io=graph_io, log=log,
+                                  # the latency pick times encoder graphs: the chunk step keeps fp32 as its default
+                                  **(quantize_options or {}) | {"time_cell": None, "keep_candidates": False})
     except QuantizationRefused as err:
         int8_path.unlink(missing_ok=True)
         update_export_json(model_dir, {"files": {int8_path.name: {"refused": str(err), "guard": err.report}}})

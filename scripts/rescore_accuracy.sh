@@ -3,6 +3,7 @@
 # teachers (the best-teacher row) on the full task suite, clean and at 5 / 0 dB:
 #
 #   make teachers && bash scripts/rescore_accuracy.sh            # CPU, ~15 min per usad-small-sized model
+#   EXTRA="runs/campaign/small-2h" bash scripts/rescore_accuracy.sh  # more model dirs, scored after the reference
 #
 # Each encoder runs alone (its time is then its own; its result is kept as bench/results/accuracy/run-*.json),
 # and `usad bench accuracy-merge` makes the one report bench/results/accuracy/accuracy.{json,md,png} with the
@@ -15,7 +16,7 @@ DATA=${DATA:-data/tasks}
 USAD=${USAD:-.venv/bin/usad}
 WHISPER=${WHISPER:-../shared/teachers/whisper-tiny.en}
 SPECS=(models/usad-small-distilled fbank random:usad-small "teacher:whisper:$WHISPER"
-       teacher:aisfx:cache/teachers/aisfx teacher:crepe:cache/teachers/crepe-tiny)
+       teacher:aisfx:cache/teachers/aisfx teacher:crepe:cache/teachers/crepe-tiny ${EXTRA:-})
 for dir in models/*/; do
   [ "${dir%/}" = models/usad-small-distilled ] || SPECS+=("${dir%/}")
 done

@@ -1,4 +1,5 @@
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -7,6 +8,12 @@ import pytest
 import soundfile as sf
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# The packaged default model (usad/assets/usad-default, chosen by scripts/make_default_model.py): what `usad embed`
+# with no model returns, (hidden states, dim) per clip, at its frame rate.
+_DEFAULT_ENCODER = json.loads((Path(__file__).resolve().parents[1] / "usad/assets/usad-default/config.json")
+                              .read_text())["encoder"]
+DEFAULT_LAYERS, DEFAULT_DIM = _DEFAULT_ENCODER["depth"] + 1, _DEFAULT_ENCODER["dim"]
+DEFAULT_RATE = _DEFAULT_ENCODER["frame_rate"]
 
 
 @pytest.fixture(scope="session")

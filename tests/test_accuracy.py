@@ -161,5 +161,9 @@ def test_runs_of_one_model_each_merge_into_one_report(tmp_path):
     fbank = result["models"][0]
     assert fbank["vs_best_teacher"]["mean"] == pytest.approx((0.4 + 0.1 + 0.8 + 0.4) / (0.9 + 0.6 + 0.9 + 0.7))
     assert fbank["vs_best_teacher"]["domains"]["sound"] == pytest.approx((0.8 + 0.4) / (0.9 + 0.7))
+    # each teacher on its own domain's tasks only: speech (T1) vs whisper, sound (T4) vs aisfx
+    assert fbank["vs_domain_teacher"] == {"speech vs whisper": pytest.approx((0.4 + 0.1) / (0.9 + 0.6)),
+                                          "sound vs aisfx": pytest.approx((0.8 + 0.4) / (0.9 + 0.7))}
     assert set(result["timing"]["seconds"]) == {"fbank", "whisper", "aisfx"}
-    assert "**best teacher** (ceiling)" in (tmp_path / "out" / "accuracy.md").read_text()
+    report = (tmp_path / "out" / "accuracy.md").read_text()
+    assert "**best teacher** (ceiling)" in report and "| speech vs whisper | sound vs aisfx |" in report

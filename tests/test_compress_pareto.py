@@ -46,3 +46,15 @@ def test_frontier_drops_dominated_points():
     rows = [{"cost": 1.0, "mean": 0.7}, {"cost": 2.0, "mean": 0.6}, {"cost": 3.0, "mean": 0.9}, {"mean": 0.5}]
     frontier(rows, "cost")
     assert [r.get("pareto_cost") for r in rows] == [True, False, True, None]
+
+
+def test_suite_with_noisy_conditions_uses_its_headline_columns(tmp_path):
+    """Clean and 0 dB enter the mean, as in the accuracy report's headline; 5 dB does not."""
+    tasks = {"T1": _task(0.9, 0.04), "T1@snr5": _task(0.1, 0.04), "T1@snr0": _task(0.5, 0.04)}
+    accuracy = {"reference": "a", "headline": ["clean", "snr0"],
+                "columns": {"T1": ["T1", "clean"], "T1@snr5": ["T1", "snr5"], "T1@snr0": ["T1", "snr0"]},
+                "models": [{"model": "a", "spec": "a", "tasks": tasks}]}
+    (tmp_path / "accuracy.json").write_text(json.dumps(accuracy))
+    table = pareto_report(tmp_path / "accuracy.json", tmp_path / "out")
+    assert table["tasks"] == ["T1", "T1@snr0"] and table["rows"][0]["mean"] == pytest.approx(0.7)
+    assert "| T1 | Pareto |" in (tmp_path / "out" / "pareto.md").read_text()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DEFAULT_DIM, DEFAULT_LAYERS
 
 from usad.runtime import default_model_dir
 
@@ -58,7 +59,9 @@ def models(tmp_path_factory):
     broken["garbage-config"] = _copy(DEFAULT, root / "garbage-config")
     (broken["garbage-config"] / "config.json").write_text("{not json")
     broken["mismatched-onnx"] = _copy(DEFAULT, root / "mismatched-onnx")
-    shutil.copy(root / "torch" / "config.json", broken["mismatched-onnx"] / "config.json")
+    config = json.loads((DEFAULT / "config.json").read_text())
+    config["encoder"]["dim"] *= 2  # a valid config of another width than the ONNX file's
+    (broken["mismatched-onnx"] / "config.json").write_text(json.dumps(config))
     broken["truncated-weights"] = _copy(root / "torch", root / "truncated-weights")
     weights = broken["truncated-weights"] / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
@@ -158,7 +161,8 @@ def test_a_folder_of_audio_is_a_dataset_input(shared, tmp_path):
 def test_info_describes_onnx_only_dirs_and_torch_dirs(models):
     packaged = usad("info", DEFAULT)
     assert packaged.returncode == 0, packaged.stderr
-    for expected in ("usad-tiny", "model.int8.onnx", "INT8", "runtime default", "accuracy guard passed",
+    variant = json.loads((DEFAULT / "config.json").read_text())["variant"]
+    for expected in (variant, "model.int8.onnx", "INT8", "runtime default", "accuracy guard passed",
                      "none (ONNX only)", "GFLOPs / s audio"):
         assert expected in packaged.stdout, expected
     torch_only = usad("info", models["torch"])
@@ -170,11 +174,16 @@ def test_info_describes_onnx_only_dirs_and_torch_dirs(models):
 def test_embed_and_info_without_torch(models, clip, tmp_path):
     done = usad("embed", clip, "--out", tmp_path / "e.npz", torchless=True)
     assert done.returncode == 0, done.stderr
-    assert np.load(tmp_path / "e.npz")[str(clip)].shape == (7, 256)
+    assert np.load(tmp_path / "e.npz")[str(clip)].shape == (DEFAULT_LAYERS, DEFAULT_DIM)
     assert usad("embed", clip, "--out", tmp_path / "run", torchless=True).returncode == 0
     assert (tmp_path / "run" / "part-00000.parquet").is_file()
+    from usad.model import count_parameters, create_model
+
     info = usad("info", DEFAULT, torchless=True)
-    assert info.returncode == 0 and "5.62 M (config.json)" in info.stdout and "needs torch" in info.stdout
+    config = json.loads((DEFAULT / "config.json").read_text())
+    parameters = config["parameters"]  # recorded when it was saved: what a torch-free info can show
+    assert info.returncode == 0 and f"{parameters / 1e6:.2f} M (config.json)" in info.stdout
+    assert "needs torch" in info.stdout
     refused(usad("embed", models["torch"], clip, "--out", tmp_path / "t.npz", torchless=True),
             "pip install 'usad-edge[train]'")
-    assert json.loads((DEFAULT / "config.json").read_text())["parameters"] == 5621280
+    assert parameters == count_parameters(create_model(config["variant"]))

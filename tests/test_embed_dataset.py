@@ -1,6 +1,6 @@
 """Dataset-scale embedding (usad.dataset): inputs, Parquet shards, resume after kill -9, workers, ranks.
 
-The packaged default model (INT8 ONNX usad-tiny) runs everything, torch-free; audio is FSDD's real recordings
+The packaged default model (INT8 ONNX) runs everything, torch-free; audio is FSDD's real recordings
 unless a test says it generates clips."""
 
 import json
@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
+from conftest import DEFAULT_DIM, DEFAULT_LAYERS, DEFAULT_RATE
 
 from usad.backends import BackendSpec
 from usad.dataset import DatasetRun, read_embeddings
@@ -57,7 +58,7 @@ def test_run_matches_in_memory_embedding_and_reads_back(shared, tmp_path):
     assert sorted(ours) == sorted(reference)
     assert all(np.array_equal(ours[path], reference[path]) for path in files)
     table = pq.read_table(tmp_path / "run")  # pandas / pyarrow read the folder directly: _files are passed over
-    assert table.num_rows == 30 * 7 and set(table["layer"].to_pylist()) == set(range(7))
+    assert table.num_rows == 30 * DEFAULT_LAYERS and set(table["layer"].to_pylist()) == set(range(DEFAULT_LAYERS))
     meta = json.loads(table.schema.metadata[b"usad"])
     assert meta["model"]["file"] == "model.int8.onnx" and len(meta["model"]["sha256"]) == 64
     durations = dict(zip(table["path"].to_pylist(), table["duration"].to_pylist()))
@@ -68,14 +69,14 @@ def test_frames_with_timestamps_and_npy_mirror(shared, tmp_path):
     files = fsdd(shared, 3, "4")
     DatasetRun(MODEL, files, tmp_path / "run", layers=[-1, 2], pool="none", npy_dir=tmp_path / "npy").run()
     table = pq.read_table(tmp_path / "run").to_pylist()
-    assert {row["layer"] for row in table} == {6, 2}
+    assert {row["layer"] for row in table} == {DEFAULT_LAYERS - 1, 2}
     row = table[0]
     frames = np.asarray(row["embedding"], dtype=np.float32)
-    assert frames.shape[1] == 256 and abs(frames.shape[0] - row["duration"] * 50) <= 2
-    np.testing.assert_allclose(row["time"], np.arange(frames.shape[0]) / 50, atol=1e-6)
+    assert frames.shape[1] == DEFAULT_DIM and abs(frames.shape[0] - row["duration"] * DEFAULT_RATE) <= 2
+    np.testing.assert_allclose(row["time"], np.arange(frames.shape[0]) / DEFAULT_RATE, atol=1e-6)
     mirrored = np.load(tmp_path / "npy" / (Path(row["path"]).name + ".npy"))  # the files share one folder
-    assert mirrored.shape == (2, frames.shape[0], 256)
-    np.testing.assert_array_equal(mirrored[[6, 2].index(row["layer"])], frames)
+    assert mirrored.shape == (2, frames.shape[0], DEFAULT_DIM)
+    np.testing.assert_array_equal(mirrored[[DEFAULT_LAYERS - 1, 2].index(row["layer"])], frames)
 
 
 def test_inputs_folders_globs_manifests_and_tar_shards(shared, tmp_path):
@@ -165,7 +166,8 @@ def test_kill_9_mid_run_then_rerun_gives_each_file_once_with_identical_vectors(s
     assert rerun.returncode == 0, rerun.stderr
     assert f"resuming: {done - 1} of 12 shards done" in rerun.stderr
     rows = table_rows(tmp_path / "run")
-    assert rows == sorted({(f, layer) for f in files for layer in range(7)})  # each file and layer exactly once
+    # each file and layer exactly once
+    assert rows == sorted({(f, layer) for f in files for layer in range(DEFAULT_LAYERS)})
     DatasetRun(MODEL, files, tmp_path / "clean", shard_size=20).run()
     clean, resumed = read_embeddings(tmp_path / "clean"), read_embeddings(tmp_path / "run")
     assert all(np.array_equal(resumed[f], clean[f]) for f in files)
@@ -216,8 +218,8 @@ def test_thousands_of_files_in_flat_memory_and_bad_files_listed(tmp_path):
     errors_file = (tmp_path / "run" / ERRORS_FILE).read_text().splitlines()
     assert errors_file[0] == "path\terror" and len(errors_file) == 4
     table = pq.read_table(tmp_path / "run", columns=["path", "time"])
-    assert table.num_rows == 2000 * 7
-    frames = sum(len(t) for t in table["time"].to_pylist()) * 256 * 4 / 2**20  # MiB of frames, all layers
+    assert table.num_rows == 2000 * DEFAULT_LAYERS
+    frames = sum(len(t) for t in table["time"].to_pylist()) * DEFAULT_DIM * 4 / 2**20  # MiB of frames, all layers
     print(f"peak RSS {report['half']:.0f} MiB at 1,000 files, {report['end']:.0f} MiB at 2,000; the second "
           f"half's frames would take {frames / 2:.0f} MiB if kept")
     assert report["end"] - report["half"] < 0.2 * frames / 2, report

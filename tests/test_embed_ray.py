@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from conftest import DEFAULT_LAYERS
 
 from usad.backends import BackendSpec
 from usad.dataset import DatasetRun
@@ -32,7 +33,7 @@ def test_ray_path_writes_the_rows_of_the_local_path(shared, tmp_path):
     local, remote = (pq.read_table(tmp_path / d).sort_by([("path", "ascending"), ("layer", "ascending")])
                      for d in ("local", "ray"))
     assert remote.column_names == local.column_names == ["path", "duration", "layer", "embedding"]
-    assert remote.num_rows == local.num_rows == 24 * 7
+    assert remote.num_rows == local.num_rows == 24 * DEFAULT_LAYERS
     for column in ("path", "duration", "layer"):
         assert remote[column].to_pylist() == local[column].to_pylist()
     vectors = [np.asarray(table["embedding"].to_pylist()) for table in (remote, local)]

@@ -24,7 +24,9 @@ def exported(shared):
 def test_parity_at_all_lengths_and_padded_batch_recorded(exported, name):
     """The fused graph (contrib-op attention, padded keys masked in the scores) and both plain ones match
     torch on real audio at 1 / 3.7 / 10 / 30 s and on a padded batch of those four."""
-    record = json.loads((exported / "export.json").read_text())["files"][name]
+    export_record = json.loads((exported / "export.json").read_text())
+    assert {"torch", "onnx", "onnxruntime", "usad_edge"} <= set(export_record["versions"])  # what produced it
+    record = export_record["files"][name]
     parity = record["parity"]
     assert parity["passed"] and parity["input"] == "real audio"
     cases = {c["name"]: c for c in parity["cases"]}

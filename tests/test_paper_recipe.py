@@ -17,8 +17,8 @@ import yaml
 from usad.audio import load_audio
 from usad.config import SAMPLE_RATE
 from usad.data.shards import ShardWriter, encode_opus
-from usad.distill.config import load_config
 from usad.distill.objective import layer_pairs
+from usad.distill.recipe import Recipe, read_recipe_file
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -29,14 +29,14 @@ AUDIO = {"sound": sorted(Path("/usr/share/hydrogen/data/drumkits/Audiophob").glo
 @pytest.mark.parametrize("size, preset, lr", [("small", "usad-small", 8e-4), ("base", "usad-base", 1e-3),
                                               ("large", "usad-large", 1.5e-3)])
 def test_paper_configs_state_the_recipe(size, preset, lr):
-    config = load_config(CONFIGS / f"usad-paper-{size}.yaml")
-    train = config["train"]
-    assert config["student"]["preset"] == preset and train["lr"] == lr and train["warmup_steps"] == 8000
-    assert train["batch_size"] * config["data"]["crop_seconds"] == 800 and train["max_steps"] == 400_000
-    assert config["data"]["domain_weights"] == {"speech": 1.0, "sound": 2.0, "music": 2.0}
-    kinds = {t["spec"].split(":")[0]: t for t in config["teachers"]}
-    assert set(kinds) == {"hf", "atst-frame"} and all(t["weight"] == 0.5 for t in config["teachers"])
-    assert all(t["options"] == {"features": "ffn"} for t in config["teachers"]) and config["objective"]["pairs"] == 4
+    recipe = Recipe.from_dict(read_recipe_file(CONFIGS / f"usad-paper-{size}.yaml"))
+    train = recipe.train
+    assert recipe.student.preset == preset and train.lr == lr and train.warmup_steps == 8000
+    assert train.batch_size * recipe.data.crop_seconds == 800 and train.max_steps == 400_000
+    assert recipe.data.domain_weights == {"speech": 1.0, "sound": 2.0, "music": 2.0}
+    kinds = {t.spec.split(":")[0]: t for t in recipe.teachers}
+    assert set(kinds) == {"hf", "atst-frame"} and all(t.weight == 0.5 for t in recipe.teachers)
+    assert all(t.options == {"features": "ffn"} for t in recipe.teachers) and recipe.objective.pairs == 4
     depth = 24 if size == "large" else 12
     assert layer_pairs(depth, 12, 4) == [(depth // 4 * k, 3 * k) for k in (1, 2, 3, 4)]
 

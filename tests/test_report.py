@@ -101,5 +101,13 @@ def test_readme_block_is_replaced_in_place(latency, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(once)
     paths = write_combined_report(report, tmp_path)
-    assert module.main(["--report", str(paths["json"]), "--readme", str(readme)]) == 0
-    assert readme.read_text().count(module.END) == 1
+    accuracy = {"reference": "usad-nano", "models": [
+        {"model": "usad-nano", "spec": "usad-nano", "mean": 0.5, "retention_mean": 1.0,
+         "vs_best_teacher": {"mean": 0.8}, "vs_domain_teacher": {"speech vs whisper": 0.7}}],
+        "best_teacher": {"model": "best teacher", "spec": "best-teacher", "mean": 0.625}}
+    (tmp_path / "accuracy.json").write_text(json.dumps(accuracy))
+    assert module.main(["--report", str(paths["json"]), "--readme", str(readme),
+                        "--accuracy", str(tmp_path / "accuracy.json")]) == 0
+    text = readme.read_text()
+    assert text.count(module.END) == 1 and text.count(module.MODELS_END) == 1
+    assert "| usad-nano |  |  |  | 50.0 | 1.000 | 0.800 | 0.700 |" in text and "| **best teacher** |" in text

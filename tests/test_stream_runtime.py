@@ -56,6 +56,7 @@ def test_export_records_parity_and_a_guarded_int8(stream_dir):
     assert fp32["usad_stream"]["algorithmic_latency_ms"] == 335.0
     assert int8["guard"]["passed"] and int8["guard"]["attempts"][-1]["cosine"] >= 0.99
     assert int8["size_vs_fp32"] < 0.4
+    assert record["model.onnx"]["graph"] == "plain"  # the contrib attention has no chunk mask
 
 
 def test_onnx_stream_equals_masked_torch_forward_on_real_audio(stream_dir, speech):
@@ -145,7 +146,7 @@ def test_cli_embed_stream_file_and_stdin_agree(stream_dir, shared, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["full-context model", "missing file", "two sources", "bad pcm", "stray bytes",
-                                  "empty stdin", "export full-context", "bench without export"])
+                                  "empty stdin", "export full-context", "bench without export", "fused stream graph"])
 def test_cli_bad_inputs_one_line_and_nonzero_exit(case, stream_dir, shared, tmp_path):
     tiny = TINY
     clip = str(shared / "data/fsdd/recordings/3_theo_7.flac")
@@ -158,6 +159,7 @@ def test_cli_bad_inputs_one_line_and_nonzero_exit(case, stream_dir, shared, tmp_
         "empty stdin": (["embed", str(stream_dir), "-", "--stream"], b"", 2, "empty audio"),
         "export full-context": (["export", tiny, "--stream"], None, 2, "full-context encoder"),
         "bench without export": (["bench", "stream", tiny], None, 2, "no streaming export"),
+        "fused stream graph": (["export", str(stream_dir), "--graph", "fused"], None, 2, "no chunk mask"),
     }[case]
     done = run_cli(*args, stdin=stdin, cwd=tmp_path)
     err = done.stderr.decode()

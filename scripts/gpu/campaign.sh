@@ -19,6 +19,7 @@
 #   5.. (no carry, timeout 600):    bash scripts/gpu/campaign.sh wait 9   # status each minute; returns when done
 #   n   bash scripts/gpu/campaign.sh export small-20h     # $OUT/small-20h: resume pack (4 x <= 15 MiB) + logs
 #   n+1 bash scripts/gpu/campaign.sh export small-2h
+# The calls of the 2026-12-01 campaign, exactly as run: bench/results/campaign/README.md.
 # Corpus names are the folders of the manifests that `stage` lists under /tmp/usad/raw.
 # Locally: .venv/bin/python scripts/gpu/distill_unpack.py FILES_AT/small-20h models/usad-small-distilled
 #

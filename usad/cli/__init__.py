@@ -9,6 +9,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from usad.errors import EXIT_BAD_INPUT, UsadError
 
@@ -23,5 +24,5 @@ def main() -> None:
     try:
         app()
     except UsadError as err:
-        Console(stderr=True).print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT)

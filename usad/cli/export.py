@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from usad.cli import app
 from usad.errors import require
@@ -89,7 +90,7 @@ def export_command(
                                                               "time_cell": time_cell},
                          task_score=task_scorer(tasks) if tasks else None, log=log)
     except (ExportError, QuantizationRefused, CalibrationError, ModelDirError) as err:
-        console.print(f"[red]{err}")
+        console.print(f"[red]{escape(str(err))}")
         if (model_dir / "export.json").is_file():
             console.print(f"figures: {model_dir / 'export.json'}")
         raise typer.Exit(2) from err
