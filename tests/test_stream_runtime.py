@@ -56,7 +56,8 @@ def test_export_records_parity_and_a_guarded_int8(stream_dir):
     assert fp32["usad_stream"]["algorithmic_latency_ms"] == 335.0
     assert int8["guard"]["passed"] and int8["guard"]["attempts"][-1]["cosine"] >= 0.99
     assert int8["size_vs_fp32"] < 0.4
-    assert record["model.onnx"]["graph"] == "plain"  # the contrib attention has no chunk mask
+    # the full sequence as the plain graph: the contrib attention (model.onnx, fused) has no chunk mask
+    assert record["model.plain.onnx"]["graph"] == "plain" and "model.onnx" not in record
 
 
 def test_onnx_stream_equals_masked_torch_forward_on_real_audio(stream_dir, speech):
