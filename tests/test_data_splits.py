@@ -84,7 +84,7 @@ def test_t10_test_side_is_the_held_out_soundfont_and_tunes():
         assert not corpus_allows("score", {"collection": row["score"].split("/")[0]})
 
 
-def test_t8_held_out_speakers_never_reach_the_corpus():
+def test_t8_held_out_speakers_never_reach_the_corpus(shared):  # GCompris items come from ../shared's speakers.tsv
     for row in load_manifest("T8-verification")["rows"]:
         if row["split"] == "train":
             continue

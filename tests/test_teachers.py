@@ -22,9 +22,9 @@ needs_shared = pytest.mark.skipif(not WHISPER.is_dir(), reason="needs ../shared"
 
 
 @pytest.fixture(scope="module")
-def speech() -> torch.Tensor:
+def speech(shared) -> torch.Tensor:
     """5 s of real speech: GCompris recordings joined end to end, (1, 80000)."""
-    files = sorted((SHARED / "data/gcompris-voices").rglob("*.ogg"))[:40]
+    files = sorted((shared / "data/gcompris-voices").rglob("*.ogg"))[:40]
     return torch.from_numpy(np.concatenate([load_audio(f) for f in files])[:80_000])[None]
 
 
